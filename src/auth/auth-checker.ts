@@ -1,0 +1,18 @@
+import type { AuthCheckerFn } from "type-graphql";
+import type { Context } from "../context";
+import { forbidden, unauthenticated } from "../errors";
+import type { Role } from "../entities/role";
+
+/**
+ * The one place that decides @Authorized fields, from the verified token's claims only (no
+ * database read). It throws instead of returning false so the codes are ours: type-graphql's
+ * own errors would say UNAUTHORIZED where our contract says FORBIDDEN.
+ */
+export const authChecker: AuthCheckerFn<Context, Role> = ({ context }, requiredRoles) => {
+  const { caller } = context;
+  if (caller.kind === "invalid-token") throw unauthenticated(caller.reason);
+  if (caller.kind === "anonymous") throw unauthenticated();
+  if (requiredRoles.length === 0) return true;
+  if (requiredRoles.some((role) => caller.claims.roles.includes(role))) return true;
+  throw forbidden();
+};

@@ -1,0 +1,208 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+/**
+ * The whole runtime configuration, parsed and validated once at start.
+ * Every setting comes from the environment (see .env.example); tests build their own
+ * configs with `loadConfig({ ...overrides })` so each server instance can have its own TTLs.
+ */
+export interface Config {
+  readonly nodeEnv: "development" | "production" | "test";
+  readonly port: number;
+  readonly host: string;
+  /** Unset outside production: the server starts its own embedded database. */
+  readonly mongodbUri: string | undefined;
+  readonly jwt: {
+    readonly secret: string;
+    /** True when no JWT_SECRET was given and a random one was made for this process. */
+    readonly secretGenerated: boolean;
+    readonly issuer: string;
+    readonly audience: string;
+  };
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  readonly sessionMaxAgeSeconds: number;
+  readonly bcryptRounds: number;
+  readonly initialAdmin: { username: string; email: string; password: string } | undefined;
+  readonly corsOrigins: readonly string[];
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const emptyAsUndefined = (value: unknown) =>
+  typeof value === "string" && value.trim() === "" ? undefined : value;
+
+const seconds = (name: string, fallback: number) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: `${name} must be a whole number of seconds` })
+      .int(`${name} must be a whole number of seconds`)
+      .positive(`${name} must be greater than 0`)
+      .default(fallback),
+  );
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.preprocess(
+      emptyAsUndefined,
+      z
+        .enum(["development", "production", "test"], {
+          message: "NODE_ENV must be development, production or test",
+        })
+        .default("development"),
+    ),
+    PORT: z.preprocess(
+      emptyAsUndefined,
+      z.coerce
+        .number({ message: "PORT must be a number" })
+        .int("PORT must be a whole number")
+        .min(0, "PORT must be between 0 and 65535")
+        .max(65535, "PORT must be between 0 and 65535")
+        .default(4000),
+    ),
+    HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
+    MONGODB_URI: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^mongodb(\+srv)?:\/\//, "MONGODB_URI must start with mongodb:// or mongodb+srv://")
+        .optional(),
+    ),
+    JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
+    JWT_ISSUER: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
+    JWT_AUDIENCE: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
+    ACCESS_TOKEN_TTL: seconds("ACCESS_TOKEN_TTL", 900),
+    REFRESH_TOKEN_TTL: seconds("REFRESH_TOKEN_TTL", 604_800),
+    SESSION_MAX_AGE: seconds("SESSION_MAX_AGE", 2_592_000),
+    BCRYPT_ROUNDS: z.preprocess(
+      emptyAsUndefined,
+      z.coerce
+        .number({ message: "BCRYPT_ROUNDS must be a number" })
+        .int("BCRYPT_ROUNDS must be a whole number")
+        .min(4, "BCRYPT_ROUNDS must be between 4 and 15")
+        .max(15, "BCRYPT_ROUNDS must be between 4 and 15")
+        .default(12),
+    ),
+    ADMIN_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
+    ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.string().optional()),
+    ADMIN_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
+    CORS_ORIGINS: z.preprocess(emptyAsUndefined, z.string().default("")),
+    LOG_LEVEL: z.preprocess(
+      emptyAsUndefined,
+      z
+        .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+          message: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",
+        })
+        .optional(),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    const production = env.NODE_ENV === "production";
+    if (production && !env.JWT_SECRET) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["JWT_SECRET"],
+        message: "JWT_SECRET is required when NODE_ENV=production",
+      });
+    }
+    if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {
+      // A short HMAC secret can be brute-forced offline from any one token.
+      ctx.addIssue({
+        code: "custom",
+        path: ["JWT_SECRET"],
+        message: "JWT_SECRET must be at least 32 characters",
+      });
+    }
+    if (production && !env.MONGODB_URI) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["MONGODB_URI"],
+        message: "MONGODB_URI is required when NODE_ENV=production",
+      });
+    }
+    if (production && env.BCRYPT_ROUNDS < 10) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["BCRYPT_ROUNDS"],
+        message: "BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production",
+      });
+    }
+    const admin = [env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD];
+    if (admin.some((v) => v !== undefined) && !admin.every((v) => v !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ADMIN_USERNAME"],
+        message: "ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
+      });
+    }
+    if (env.REFRESH_TOKEN_TTL > env.SESSION_MAX_AGE) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["REFRESH_TOKEN_TTL"],
+        message: "REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE",
+      });
+    }
+    for (const origin of splitList(env.CORS_ORIGINS)) {
+      if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["CORS_ORIGINS"],
+          message: `CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com`,
+        });
+      }
+    }
+  });
+
+function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+/**
+ * Parses the environment. Throws a ConfigError listing every problem at once, one line each,
+ * so an operator fixes them all in one go instead of one per restart.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => issue.message);
+    throw new ConfigError([...new Set(problems)]);
+  }
+  const e = parsed.data;
+  const secretGenerated = e.JWT_SECRET === undefined;
+  const admin =
+    e.ADMIN_USERNAME !== undefined && e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined
+      ? { username: e.ADMIN_USERNAME, email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }
+      : undefined;
+
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    mongodbUri: e.MONGODB_URI,
+    jwt: Object.freeze({
+      secret: e.JWT_SECRET ?? randomBytes(48).toString("base64url"),
+      secretGenerated,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+    }),
+    accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL,
+    refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL,
+    sessionMaxAgeSeconds: e.SESSION_MAX_AGE,
+    bcryptRounds: e.BCRYPT_ROUNDS,
+    initialAdmin: admin ? Object.freeze(admin) : undefined,
+    corsOrigins: Object.freeze(splitList(e.CORS_ORIGINS)),
+    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "silent" : "info"),
+  });
+}

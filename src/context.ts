@@ -1,0 +1,58 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import type { AccessClaims, AccessTokens } from "./auth/access-tokens";
+import type { TokenErrorReason } from "./errors";
+import type { Services } from "./services/services";
+
+/** Who is calling, as far as the access token says. Nothing here came from the database. */
+export type Caller =
+  | { readonly kind: "anonymous" }
+  | { readonly kind: "authenticated"; readonly claims: AccessClaims }
+  | { readonly kind: "invalid-token"; readonly reason: TokenErrorReason };
+
+export interface Context {
+  readonly requestId: string;
+  readonly caller: Caller;
+  readonly services: Services;
+}
+
+const ANONYMOUS: Caller = Object.freeze({ kind: "anonymous" });
+
+/**
+ * Reads the access token from `Authorization: Bearer <jwt>` or, as the tutorial's clients send
+ * it, `x-access-token: <jwt>`. Authorization wins when both are present. A header that is there
+ * but not of that shape is an invalid token, not an anonymous request: the client meant to
+ * authenticate and should learn that it failed.
+ */
+export function extractAccessToken(
+  headers: IncomingHttpHeaders,
+): { token: string } | { invalid: true } | undefined {
+  const authorization = headers.authorization;
+  if (authorization !== undefined && authorization !== "") {
+    const match = /^Bearer ([^\s]+)$/i.exec(authorization);
+    return match?.[1] ? { token: match[1] } : { invalid: true };
+  }
+  const legacy = headers["x-access-token"];
+  if (typeof legacy === "string" && legacy !== "") {
+    return /^[^\s]+$/.test(legacy) ? { token: legacy } : { invalid: true };
+  }
+  return undefined;
+}
+
+export function identifyCaller(headers: IncomingHttpHeaders, accessTokens: AccessTokens): Caller {
+  const extracted = extractAccessToken(headers);
+  if (extracted === undefined) return ANONYMOUS;
+  if ("invalid" in extracted) return { kind: "invalid-token", reason: "TOKEN_INVALID" };
+  const result = accessTokens.verify(extracted.token);
+  return result.ok
+    ? { kind: "authenticated", claims: result.claims }
+    : { kind: "invalid-token", reason: result.reason };
+}
+
+export function createContext(
+  headers: IncomingHttpHeaders,
+  services: Services,
+  requestId: string = randomUUID(),
+): Context {
+  return { requestId, caller: identifyCaller(headers, services.accessTokens), services };
+}

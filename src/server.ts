@@ -1,0 +1,185 @@
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { unwrapResolverError } from "@apollo/server/errors";
+import { expressMiddleware } from "@as-integrations/express5";
+import cors from "cors";
+import express, { type ErrorRequestHandler } from "express";
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { buildSchema } from "type-graphql";
+import { authChecker } from "./auth/auth-checker";
+import type { Config } from "./config";
+import { createContext, type Context } from "./context";
+import { isDatabaseReady } from "./db/connection";
+import { isDatabaseUnavailableError } from "./db/mongo-errors";
+import { serviceUnavailable } from "./errors";
+import type { Logger } from "./logger";
+import { AuthResolver } from "./resolvers/auth.resolver";
+import { ContentResolver } from "./resolvers/content.resolver";
+import { UserResolver } from "./resolvers/user.resolver";
+import { createServices, type Services } from "./services/services";
+
+export const GRAPHQL_PATH = "/graphql";
+const BODY_LIMIT = "100kb";
+
+let schemaPromise: Promise<GraphQLSchema> | undefined;
+
+/** The executable schema, built once per process and shared by every server instance. */
+export function createSchema(): Promise<GraphQLSchema> {
+  schemaPromise ??= buildSchema({
+    resolvers: [ContentResolver, UserResolver, AuthResolver],
+    authChecker,
+    // Input rules live in the services, which name the offending field in BAD_USER_INPUT.
+    validate: false,
+  });
+  return schemaPromise;
+}
+
+export interface AppServer {
+  readonly url: string;
+  readonly services: Services;
+  readonly httpServer: http.Server;
+  close(): Promise<void>;
+}
+
+/** Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is. */
+function formatError(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (isDatabaseUnavailableError(original)) {
+      const unavailable = serviceUnavailable();
+      return {
+        message: unavailable.message,
+        path: formatted.path,
+        extensions: unavailable.extensions,
+      };
+    }
+    if (original instanceof GraphQLError) return formatted;
+    const code = formatted.extensions?.code;
+    if (code !== undefined && code !== "INTERNAL_SERVER_ERROR") return formatted;
+    logger.error({ err: original, path: formatted.path }, "unexpected error in a resolver");
+    return {
+      message: "Internal server error.",
+      path: formatted.path,
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    };
+  };
+}
+
+/** Puts the request id on masked errors so a user's report can be matched with the log line. */
+const requestIdPlugin: ApolloServerPlugin<Context> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ contextValue, response }) {
+        response.http.headers.set("x-request-id", contextValue.requestId);
+        if (response.body.kind !== "single") return;
+        const errors = response.body.singleResult.errors;
+        if (!errors) return;
+        response.body.singleResult.errors = errors.map((e) =>
+          e.extensions?.code === "INTERNAL_SERVER_ERROR"
+            ? { ...e, extensions: { ...e.extensions, requestId: contextValue.requestId } }
+            : e,
+        );
+      },
+    };
+  },
+};
+
+/** express answers a body it can't parse with an HTML page; GraphQL clients expect JSON. */
+const jsonErrorHandler: ErrorRequestHandler = (error, _req, res, next) => {
+  if (res.headersSent) return next(error);
+  const err = error as { status?: number; type?: string };
+  const status =
+    typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
+  const message =
+    err.type === "entity.too.large"
+      ? `Request body is larger than ${BODY_LIMIT}.`
+      : err.type === "entity.parse.failed"
+        ? "Request body is not valid JSON."
+        : status < 500
+          ? "Bad request."
+          : "Internal server error.";
+  res
+    .status(status)
+    .type("application/json")
+    .send(
+      JSON.stringify({
+        errors: [
+          { message, extensions: { code: status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR" } },
+        ],
+      }),
+    );
+};
+
+/**
+ * Builds and starts one server instance on config.port (0 picks a free port). No I/O happens
+ * at import; tests start as many instances as they need, each with its own config.
+ */
+export async function startServer(config: Config, logger: Logger): Promise<AppServer> {
+  const schema = await createSchema();
+  const services = createServices(config);
+  const app = express();
+  app.disable("x-powered-by");
+  const httpServer = http.createServer(app);
+  const production = config.nodeEnv === "production";
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: !production,
+    includeStacktraceInErrorResponses: false,
+    formatError: formatError(logger),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      requestIdPlugin,
+      ...(production ? [ApolloServerPluginLandingPageDisabled()] : []),
+    ],
+  });
+  await apollo.start();
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const ready = await isDatabaseReady();
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "database unavailable" });
+  });
+
+  app.use(
+    GRAPHQL_PATH,
+    cors<cors.CorsRequest>({
+      origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
+      credentials: true,
+    }),
+    express.json({ limit: BODY_LIMIT }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => createContext(req.headers, services, randomUUID()),
+    }),
+  );
+  app.use(jsonErrorHandler);
+
+  if (config.initialAdmin) {
+    const outcome = await services.users.ensureInitialAdmin(config.initialAdmin);
+    logger.info(
+      { username: config.initialAdmin.username },
+      outcome === "created" ? "initial admin created" : "initial admin exists; left unchanged",
+    );
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+
+  return {
+    url: `http://${host}:${port}${GRAPHQL_PATH}`,
+    services,
+    httpServer,
+    // apollo.stop() closes the listener and drains in-flight requests (drain plugin).
+    close: () => apollo.stop(),
+  };
+}
