@@ -66,7 +66,13 @@ export class AuthService {
     if (!presented) throw unauthenticated("REFRESH_TOKEN_INVALID");
 
     const session = await SessionModel.findById(presented.sessionId).lean().exec();
-    if (!session || session.revoked) throw unauthenticated("REFRESH_TOKEN_INVALID");
+    if (!session) throw unauthenticated("REFRESH_TOKEN_INVALID");
+    if (session.revoked) {
+      // A spent token stays a replay even after its session ended (for instance, ended by the
+      // replay before it): the client should hear REUSED, not a generic INVALID.
+      const spent = await RefreshTokenModel.exists({ parentHash: presented.tokenHash });
+      throw unauthenticated(spent ? "REFRESH_TOKEN_REUSED" : "REFRESH_TOKEN_INVALID");
+    }
 
     const now = new Date();
     if (presented.expiresAt <= now || session.expiresAt <= now) {

@@ -79,11 +79,13 @@ export class UserService {
         "CANNOT_REMOVE_OWN_ADMIN",
       );
     }
-    const updated = await UserModel.findByIdAndUpdate(
-      userId,
+    // updateOne + read rather than findByIdAndUpdate: the model's `select: false` on the hash
+    // becomes a findAndModify projection, which not every MongoDB-compatible server supports.
+    const { matchedCount } = await UserModel.updateOne(
+      { _id: userId },
       { $set: { roles: unique } },
-      { new: true },
     ).exec();
+    const updated = matchedCount > 0 ? await UserModel.findById(userId).exec() : null;
     if (!updated) throw notFound("No user has this id.");
     return updated;
   }

@@ -51,6 +51,9 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     BCRYPT_ROUNDS: "4",
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: "info",
+    // Most tests fail signins on purpose; the brute-force tests set real limits themselves.
+    SIGNIN_MAX_FAILURES: "1000",
+    SIGNIN_MAX_FAILURES_PER_IP: "1000",
     ...env,
   });
   const logs: string[] = [];

@@ -1,0 +1,234 @@
+import { randomBytes } from "node:crypto";
+import mongoose from "mongoose";
+import {
+  RefreshTokenDocument,
+  SignoutAllDocument,
+  SignoutDocument,
+  SignupDocument,
+  UserContentDocument,
+  type AuthPayloadFieldsFragment,
+} from "./generated/graphql";
+import {
+  createSignedInUser,
+  expectData,
+  expectError,
+  newAccount,
+  signin,
+  sleep,
+  useTestServer,
+} from "./setup/kit";
+import { startTestServer, type TestServer } from "./setup/test-server";
+
+async function refresh(server: TestServer, refreshToken: string) {
+  return server.execute(RefreshTokenDocument, { refreshToken });
+}
+
+async function refreshed(
+  server: TestServer,
+  refreshToken: string,
+): Promise<AuthPayloadFieldsFragment> {
+  return expectData(await refresh(server, refreshToken)).refreshToken;
+}
+
+/** A user with two independent sessions (two signins). */
+async function userWithTwoSessions(server: TestServer) {
+  const account = newAccount("rt");
+  expectData(await server.execute(SignupDocument, { input: account }));
+  const first = await signin(server, account.username, account.password);
+  const second = await signin(server, account.username, account.password);
+  return { account, first, second };
+}
+
+describe("refresh tokens: rotation, reuse detection, signout", () => {
+  const ctx = useTestServer();
+
+  it("each refresh returns a new refresh token and spends the one presented", async () => {
+    const server = ctx.server;
+    const { first } = await userWithTwoSessions(server);
+
+    const second = await refreshed(server, first.refreshToken);
+    const third = await refreshed(server, second.refreshToken);
+    const tokens = [first.refreshToken, second.refreshToken, third.refreshToken];
+    expect(new Set(tokens).size).toBe(3);
+    expect(second.user.id).toBe(first.user.id);
+    expect(third.user.id).toBe(first.user.id);
+
+    expectError(
+      await refresh(server, second.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_REUSED",
+    );
+  });
+
+  it("a spent refresh token revokes its whole session, but not the user's other sessions", async () => {
+    const server = ctx.server;
+    const { first, second: otherSession } = await userWithTwoSessions(server);
+
+    const next = await refreshed(server, first.refreshToken);
+    const newest = await refreshed(server, next.refreshToken);
+
+    expectError(
+      await refresh(server, first.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_REUSED",
+    );
+    expectError(
+      await refresh(server, newest.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_INVALID",
+    );
+
+    const stillAlive = await refreshed(server, otherSession.refreshToken);
+    expect(stillAlive.user.id).toBe(first.user.id);
+    expect(await refreshed(server, stillAlive.refreshToken)).toMatchObject({
+      user: { id: first.user.id },
+    });
+  });
+
+  it("of concurrent refreshes with one token exactly one succeeds; the others are reuse", async () => {
+    const server = ctx.server;
+    const { first } = await userWithTwoSessions(server);
+
+    const responses = await Promise.all(
+      Array.from({ length: 5 }, () => refresh(server, first.refreshToken)),
+    );
+    const winners = responses.filter((r) => !r.errors && r.data?.refreshToken);
+    expect(winners).toHaveLength(1);
+    const losers = responses.filter((r) => r.errors);
+    expect(losers).toHaveLength(4);
+    for (const loser of losers) {
+      expectError(loser, "UNAUTHENTICATED", "REFRESH_TOKEN_REUSED");
+    }
+    // The race counted as reuse, so the winner's token belongs to a revoked session.
+    const winner = winners[0]!.data!.refreshToken;
+    expectError(
+      await refresh(server, winner.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_INVALID",
+    );
+  });
+
+  it("signout ends that session only", async () => {
+    const server = ctx.server;
+    const { first, second } = await userWithTwoSessions(server);
+    const rotated = await refreshed(server, first.refreshToken);
+
+    expect(
+      expectData(await server.execute(SignoutDocument, { refreshToken: rotated.refreshToken }))
+        .signout,
+    ).toBe(true);
+    expectError(
+      await refresh(server, rotated.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_INVALID",
+    );
+
+    expect((await refreshed(server, second.refreshToken)).user.id).toBe(first.user.id);
+  });
+
+  it("signout with an unknown refresh token is REFRESH_TOKEN_INVALID", async () => {
+    expectError(
+      await ctx.server.execute(SignoutDocument, {
+        refreshToken: randomBytes(32).toString("base64url"),
+      }),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_INVALID",
+    );
+  });
+
+  it("signoutAll needs a signed-in caller", async () => {
+    const error = expectError(await ctx.server.execute(SignoutAllDocument), "UNAUTHENTICATED");
+    expect(error.extensions?.reason).toBeUndefined();
+  });
+
+  it("signoutAll ends every session of the caller and no one else's", async () => {
+    const server = ctx.server;
+    const { first, second } = await userWithTwoSessions(server);
+    const bystander = await createSignedInUser(server);
+
+    expect(
+      expectData(await server.execute(SignoutAllDocument, {}, { token: first.accessToken }))
+        .signoutAll,
+    ).toBe(true);
+
+    for (const session of [first, second]) {
+      expectError(
+        await refresh(server, session.refreshToken),
+        "UNAUTHENTICATED",
+        "REFRESH_TOKEN_INVALID",
+      );
+    }
+    expect((await refreshed(server, bystander.refreshToken)).user.id).toBe(bystander.user.id);
+  });
+
+  it("a refresh token carries at least 256 bits, and refreshed access tokens authorize", async () => {
+    const server = ctx.server;
+    const { first } = await userWithTwoSessions(server);
+    const next = await refreshed(server, first.refreshToken);
+
+    for (const token of [first.refreshToken, next.refreshToken]) {
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+    }
+    expect(
+      expectData(await server.execute(UserContentDocument, {}, { token: next.accessToken }))
+        .userContent,
+    ).toBe("User Content.");
+  });
+
+  it("the database never holds a refresh token in plain text", async () => {
+    const server = ctx.server;
+    const { first, second } = await userWithTwoSessions(server);
+    const next = await refreshed(server, first.refreshToken);
+
+    const db = mongoose.connection.db;
+    if (!db) throw new Error("the test database is not connected");
+    const documents = await db.collection("refresh_tokens").find({}).toArray();
+    // Three tokens from this test alone: two signins and one refresh.
+    expect(documents.length).toBeGreaterThanOrEqual(3);
+    const stored = documents.map((doc) => JSON.stringify(doc));
+    for (const token of [first.refreshToken, second.refreshToken, next.refreshToken]) {
+      expect(stored.filter((text) => text.includes(token))).toEqual([]);
+    }
+  });
+
+  describe("with SESSION_MAX_AGE 2 and REFRESH_TOKEN_TTL 2", () => {
+    let capped: TestServer | undefined;
+    beforeAll(async () => {
+      capped = await startTestServer({ REFRESH_TOKEN_TTL: "2", SESSION_MAX_AGE: "2" });
+    });
+    afterAll(async () => {
+      await capped?.close();
+    });
+
+    it("refreshing never extends a session past its maximum age", async () => {
+      if (!capped) throw new Error("the capped server is not started yet");
+      const server = capped;
+      const account = newAccount("maxage");
+      expectData(await server.execute(SignupDocument, { input: account }));
+
+      const signedIn = await signin(server, account.username, account.password);
+      const sessionEnd = Date.now() + 2000;
+
+      await sleep(700);
+      const a = await refreshed(server, signedIn.refreshToken);
+      await sleep(700);
+      const b = await refreshed(server, a.refreshToken);
+      for (const payload of [signedIn, a, b]) {
+        expect(new Date(payload.refreshTokenExpiresAt).getTime()).toBeLessThanOrEqual(sessionEnd);
+      }
+      // Rotation kept the access side working throughout.
+      expect(
+        expectData(await server.execute(UserContentDocument, {}, { token: b.accessToken }))
+          .userContent,
+      ).toBe("User Content.");
+
+      // b's own inactivity deadline (issue + 2 s) is still ahead; the session's end is not.
+      await sleep(Math.max(0, sessionEnd - Date.now()) + 100);
+      expectError(
+        await refresh(server, b.refreshToken),
+        "UNAUTHENTICATED",
+        "REFRESH_TOKEN_EXPIRED",
+      );
+    });
+  });
+});

@@ -1,0 +1,185 @@
+import { performance } from "node:perf_hooks";
+import type { GraphQLFormattedError } from "graphql";
+import { SigninDocument, SignupDocument, UserContentDocument } from "./generated/graphql";
+import {
+  ADMIN,
+  expectData,
+  expectError,
+  newAccount,
+  onlyError,
+  signin,
+  useTestServer,
+} from "./setup/kit";
+import { startTestServer, type TestServer } from "./setup/test-server";
+
+/** The error as a client compares it: everything but where in the query it happened. */
+function comparable(error: GraphQLFormattedError): Record<string, unknown> {
+  const rest: Record<string, unknown> = { ...error };
+  delete rest.locations;
+  delete rest.path;
+  return rest;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * These tests fail signins on purpose, many times for one account and one address; they are
+ * about credentials, not brute-force throttling, so the lockout limits are set out of reach.
+ */
+const NO_LOCKOUT = { SIGNIN_MAX_FAILURES: "1000", SIGNIN_MAX_FAILURES_PER_IP: "1000" };
+
+describe("signin", () => {
+  const ctx = useTestServer(NO_LOCKOUT);
+
+  const attempt = (server: TestServer, username: string, password: string) =>
+    server.execute(SigninDocument, { input: { username, password } });
+
+  async function signedUp(server: TestServer = ctx.server, account = newAccount()) {
+    expectData(await server.execute(SignupDocument, { input: account }));
+    return account;
+  }
+
+  it("answers an unknown username and a wrong password with exactly the same error", async () => {
+    const account = await signedUp();
+    const unknown = await attempt(ctx.server, "nobody_by_this_name", account.password);
+    const wrong = await attempt(ctx.server, account.username, `${account.password}-wrong`);
+
+    const unknownError = expectError(unknown, "UNAUTHENTICATED", "INVALID_CREDENTIALS");
+    const wrongError = expectError(wrong, "UNAUTHENTICATED", "INVALID_CREDENTIALS");
+    expect(comparable(unknownError)).toEqual(comparable(wrongError));
+    expect(unknown.status).toBe(wrong.status);
+    expect(unknown.data).toEqual(wrong.data);
+  });
+
+  it("takes about as long for an unknown username as for a wrong password", async () => {
+    // A real cost so bcrypt dominates: without the dummy comparison the unknown-user path
+    // would be about ten times faster than the wrong-password one.
+    const slow = await startTestServer({ ...NO_LOCKOUT, BCRYPT_ROUNDS: "8" });
+    try {
+      const account = await signedUp(slow);
+      const timed = async (username: string) => {
+        const started = performance.now();
+        const response = await attempt(slow, username, `${account.password}-wrong`);
+        const elapsed = performance.now() - started;
+        expectError(response, "UNAUTHENTICATED", "INVALID_CREDENTIALS");
+        return elapsed;
+      };
+
+      // Warm up both paths (connection, query plans, the dummy hash) before measuring.
+      await timed("nobody_by_this_name");
+      await timed(account.username);
+
+      const unknownTimes: number[] = [];
+      const wrongTimes: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        unknownTimes.push(await timed(`nobody_${i}`));
+        wrongTimes.push(await timed(account.username));
+      }
+      const ratio = median(unknownTimes) / median(wrongTimes);
+      expect(ratio).toBeGreaterThan(0.5);
+      expect(ratio).toBeLessThan(2);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("signs in by username in another letter case", async () => {
+    const account = await signedUp(ctx.server, {
+      ...newAccount(),
+      username: newAccount("MiXed").username,
+    });
+    const upper = await signin(ctx.server, account.username.toUpperCase(), account.password);
+    const lower = await signin(ctx.server, account.username.toLowerCase(), account.password);
+    expect(upper.user.username).toBe(account.username);
+    expect(lower.user.id).toBe(upper.user.id);
+  });
+
+  it("signs in by email", async () => {
+    const account = await signedUp();
+    const byEmail = await signin(ctx.server, account.email, account.password);
+    expect(byEmail.user.username).toBe(account.username);
+    expect(byEmail.user.email).toBe(account.email);
+  });
+
+  it("refuses an empty username or password with INVALID_CREDENTIALS", async () => {
+    const account = await signedUp();
+    for (const [username, password] of [
+      ["", account.password],
+      [account.username, ""],
+      ["", ""],
+    ] as const) {
+      expectError(
+        await attempt(ctx.server, username, password),
+        "UNAUTHENTICATED",
+        "INVALID_CREDENTIALS",
+      );
+    }
+  });
+
+  it("refuses a password over 72 bytes even when its first 72 bytes are right", async () => {
+    // bcrypt only reads 72 bytes, so accepting a longer password would accept any tail.
+    const password = "p".repeat(60) + "0123456789ab";
+    expect(Buffer.byteLength(password)).toBe(72);
+    const account = await signedUp(ctx.server, { ...newAccount(), password });
+    expect((await signin(ctx.server, account.username, password)).user.username).toBe(
+      account.username,
+    );
+
+    expectError(
+      await attempt(ctx.server, account.username, `${password}x`),
+      "UNAUTHENTICATED",
+      "INVALID_CREDENTIALS",
+    );
+    expectError(
+      await attempt(ctx.server, account.username, "é".repeat(40)),
+      "UNAUTHENTICATED",
+      "INVALID_CREDENTIALS",
+    );
+  });
+
+  it("returns the user with their roles and a working token pair", async () => {
+    const account = await signedUp();
+    const before = Date.now();
+    const response = await attempt(ctx.server, account.username, account.password);
+    expect(response.errors).toBeUndefined();
+    const result = expectData(response).signin;
+
+    expect(result.user).toEqual({
+      id: expect.stringMatching(/^[0-9a-f]{24}$/),
+      username: account.username,
+      email: account.email,
+      roles: ["USER"],
+      createdAt: expect.any(String),
+    });
+    expect(result.accessToken.split(".")).toHaveLength(3);
+    expect(result.refreshToken.length).toBeGreaterThan(20);
+    expect(result.refreshToken).not.toBe(result.accessToken);
+    expect(new Date(result.accessTokenExpiresAt).getTime()).toBeGreaterThan(before);
+    expect(new Date(result.refreshTokenExpiresAt).getTime()).toBeGreaterThan(
+      new Date(result.accessTokenExpiresAt).getTime(),
+    );
+
+    const content = await ctx.server.execute(
+      UserContentDocument,
+      {},
+      { token: result.accessToken },
+    );
+    expect(expectData(content).userContent).toBe("User Content.");
+  });
+
+  it("returns every role of a user who holds several", async () => {
+    const admin = await signin(ctx.server, ADMIN.username, ADMIN.password);
+    expect([...admin.user.roles].sort()).toEqual(["ADMIN", "MODERATOR", "USER"]);
+  });
+
+  it("does not sign in with the right password for a different account", async () => {
+    const first = await signedUp();
+    const second = await signedUp();
+    const error = onlyError(await attempt(ctx.server, first.username, second.password));
+    expect(error.extensions?.reason).toBe("INVALID_CREDENTIALS");
+  });
+});
