@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 /**
@@ -26,6 +27,28 @@ export interface Config {
   readonly initialAdmin: { username: string; email: string; password: string } | undefined;
   readonly corsOrigins: readonly string[];
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** express "trust proxy": false (socket address), a hop count, or trusted proxy addresses. */
+  readonly trustProxy: boolean | number | readonly string[];
+  readonly graphql: {
+    readonly maxDepth: number;
+    readonly maxAliases: number;
+    readonly maxCost: number;
+    readonly maxStringLength: number;
+    readonly bodyLimitBytes: number;
+    readonly allowBatchedRequests: boolean;
+    readonly introspection: boolean;
+    readonly ide: boolean;
+  };
+  readonly signinThrottle: {
+    readonly maxFailuresPerAccount: number;
+    readonly maxFailuresPerIp: number;
+    readonly windowSeconds: number;
+    readonly lockoutBaseSeconds: number;
+    readonly lockoutMaxSeconds: number;
+  };
+  /** Threads hashing passwords; 0 hashes on the main thread. */
+  readonly passwordWorkers: number;
+  readonly shutdownTimeoutSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -48,6 +71,26 @@ const seconds = (name: string, fallback: number) =>
       .int(`${name} must be a whole number of seconds`)
       .positive(`${name} must be greater than 0`)
       .default(fallback),
+  );
+
+const count = (name: string, fallback: number, min = 1, max = 1_000_000) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: `${name} must be a number` })
+      .int(`${name} must be a whole number`)
+      .min(min, `${name} must be between ${min} and ${max}`)
+      .max(max, `${name} must be between ${min} and ${max}`)
+      .default(fallback),
+  );
+
+const flag = (name: string) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["true", "false", "1", "0"], { message: `${name} must be true or false` })
+      .transform((value) => value === "true" || value === "1")
+      .optional(),
   );
 
 const envSchema = z
@@ -96,6 +139,30 @@ const envSchema = z
     ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.string().optional()),
     ADMIN_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
     CORS_ORIGINS: z.preprocess(emptyAsUndefined, z.string().default("")),
+    TRUST_PROXY: z.preprocess(emptyAsUndefined, z.string().default("false")),
+    GRAPHQL_MAX_DEPTH: count("GRAPHQL_MAX_DEPTH", 15),
+    GRAPHQL_MAX_ALIASES: count("GRAPHQL_MAX_ALIASES", 15, 0),
+    GRAPHQL_MAX_COST: count("GRAPHQL_MAX_COST", 1000),
+    GRAPHQL_MAX_STRING_LENGTH: count("GRAPHQL_MAX_STRING_LENGTH", 1024),
+    BODY_LIMIT_BYTES: count("BODY_LIMIT_BYTES", 102_400, 1024, 10_485_760),
+    ALLOW_BATCHED_REQUESTS: flag("ALLOW_BATCHED_REQUESTS"),
+    GRAPHQL_INTROSPECTION: flag("GRAPHQL_INTROSPECTION"),
+    GRAPHQL_IDE: flag("GRAPHQL_IDE"),
+    SIGNIN_MAX_FAILURES: count("SIGNIN_MAX_FAILURES", 5),
+    SIGNIN_MAX_FAILURES_PER_IP: count("SIGNIN_MAX_FAILURES_PER_IP", 50),
+    SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
+    SIGNIN_LOCKOUT_BASE: seconds("SIGNIN_LOCKOUT_BASE", 60),
+    SIGNIN_LOCKOUT_MAX: seconds("SIGNIN_LOCKOUT_MAX", 900),
+    PASSWORD_WORKERS: z.preprocess(
+      emptyAsUndefined,
+      z.coerce
+        .number({ message: "PASSWORD_WORKERS must be a number" })
+        .int("PASSWORD_WORKERS must be a whole number")
+        .min(0, "PASSWORD_WORKERS must be between 0 and 64")
+        .max(64, "PASSWORD_WORKERS must be between 0 and 64")
+        .optional(),
+    ),
+    SHUTDOWN_TIMEOUT: seconds("SHUTDOWN_TIMEOUT", 10),
     LOG_LEVEL: z.preprocess(
       emptyAsUndefined,
       z
@@ -162,6 +229,14 @@ const envSchema = z
     }
   });
 
+function parseTrustProxy(value: string): boolean | number | readonly string[] {
+  const trimmed = value.trim().toLowerCase();
+  if (trimmed === "false" || trimmed === "0") return false;
+  if (trimmed === "true") return true;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  return Object.freeze(splitList(value));
+}
+
 function splitList(value: string): string[] {
   return value
     .split(",")
@@ -181,6 +256,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const e = parsed.data;
   const secretGenerated = e.JWT_SECRET === undefined;
+  const production = e.NODE_ENV === "production";
   const admin =
     e.ADMIN_USERNAME !== undefined && e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined
       ? { username: e.ADMIN_USERNAME, email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }
@@ -204,5 +280,27 @@ export function loadConfig(env: Env = process.env): Config {
     initialAdmin: admin ? Object.freeze(admin) : undefined,
     corsOrigins: Object.freeze(splitList(e.CORS_ORIGINS)),
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === "test" ? "silent" : "info"),
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    graphql: Object.freeze({
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxStringLength: e.GRAPHQL_MAX_STRING_LENGTH,
+      bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      allowBatchedRequests: e.ALLOW_BATCHED_REQUESTS ?? false,
+      // Off in production unless asked for: the schema is a map for attackers, and the IDE
+      // page is a tool for developers.
+      introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+      ide: e.GRAPHQL_IDE ?? !production,
+    }),
+    signinThrottle: Object.freeze({
+      maxFailuresPerAccount: e.SIGNIN_MAX_FAILURES,
+      maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
+      windowSeconds: e.SIGNIN_FAILURE_WINDOW,
+      lockoutBaseSeconds: e.SIGNIN_LOCKOUT_BASE,
+      lockoutMaxSeconds: e.SIGNIN_LOCKOUT_MAX,
+    }),
+    passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),
+    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
   });
 }

@@ -12,6 +12,8 @@ export type Caller =
 
 export interface Context {
   readonly requestId: string;
+  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY (express req.ip). */
+  readonly clientIp: string;
   readonly caller: Caller;
   readonly services: Services;
 }
@@ -49,10 +51,20 @@ export function identifyCaller(headers: IncomingHttpHeaders, accessTokens: Acces
     : { kind: "invalid-token", reason: result.reason };
 }
 
+export interface RequestInfo {
+  readonly headers: IncomingHttpHeaders;
+  readonly ip?: string | undefined;
+}
+
 export function createContext(
-  headers: IncomingHttpHeaders,
+  request: RequestInfo,
   services: Services,
   requestId: string = randomUUID(),
 ): Context {
-  return { requestId, caller: identifyCaller(headers, services.accessTokens), services };
+  return {
+    requestId,
+    clientIp: request.ip ?? "unknown",
+    caller: identifyCaller(request.headers, services.accessTokens),
+    services,
+  };
 }

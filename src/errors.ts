@@ -11,7 +11,8 @@ export type AuthErrorReason =
   | "INVALID_CREDENTIALS"
   | "REFRESH_TOKEN_INVALID"
   | "REFRESH_TOKEN_EXPIRED"
-  | "REFRESH_TOKEN_REUSED";
+  | "REFRESH_TOKEN_REUSED"
+  | "TOO_MANY_ATTEMPTS";
 
 export type InputErrorReason = "USERNAME_TAKEN" | "EMAIL_TAKEN" | "CANNOT_REMOVE_OWN_ADMIN";
 
@@ -24,12 +25,27 @@ const authMessages: Record<AuthErrorReason | "NONE", string> = {
   REFRESH_TOKEN_EXPIRED: "This refresh token has expired. Sign in again.",
   REFRESH_TOKEN_REUSED:
     "This refresh token was already used. The session has been ended for safety; sign in again.",
+  TOO_MANY_ATTEMPTS: "Too many failed signin attempts. Wait and try again.",
 };
 
 export function unauthenticated(reason?: AuthErrorReason): GraphQLError {
   return new GraphQLError(authMessages[reason ?? "NONE"], {
     extensions: reason ? { code: "UNAUTHENTICATED", reason } : { code: "UNAUTHENTICATED" },
   });
+}
+
+/** The signin throttle refused the attempt without checking the password. */
+export function tooManyAttempts(retryAfterSeconds: number): GraphQLError {
+  return new GraphQLError(
+    `Too many failed signin attempts. Try again in ${retryAfterSeconds} seconds.`,
+    {
+      extensions: {
+        code: "UNAUTHENTICATED",
+        reason: "TOO_MANY_ATTEMPTS",
+        retryAfter: retryAfterSeconds,
+      },
+    },
+  );
 }
 
 export function forbidden(message = "You do not have permission to do this."): GraphQLError {

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import path from "node:path";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { connectDatabase, disconnectDatabase, withDatabaseName } from "./db/connection";
+import { connectWithRetry, disconnectDatabase, withDatabaseName } from "./db/connection";
 import { startEmbeddedDatabase, type RunningDatabase } from "./db/embedded-database";
 import { createLogger } from "./logger";
 import { startServer } from "./server";
@@ -15,6 +15,15 @@ function readConfig(): Config {
       process.exit(1);
     }
     throw error;
+  }
+}
+
+/** Host and port only: a connection string may carry a password. */
+function describeUri(uri: string): string {
+  try {
+    return new URL(uri).host;
+  } catch {
+    return "(unparseable URI)";
   }
 }
 
@@ -36,20 +45,38 @@ async function main(): Promise<void> {
     });
     uri = withDatabaseName(embedded.uri, "graphql-jwt-auth");
   }
-  await connectDatabase(uri);
 
+  // Serve first, connect after: /healthz answers at once, /readyz says 503 until the database
+  // answers, and requests that need it get SERVICE_UNAVAILABLE instead of a refused connection.
   const server = await startServer(config, logger);
   logger.info(`GraphQL ready at ${server.url}`);
+
+  const connecting = new AbortController();
+  const connected = connectWithRetry(uri, {
+    signal: connecting.signal,
+    onRetry: (error, delayMs) =>
+      logger.warn(
+        { database: describeUri(uri), retryInMs: delayMs, error: (error as Error).message },
+        "database unreachable; retrying",
+      ),
+  }).then(
+    () => logger.info({ database: describeUri(uri) }, "database connected"),
+    () => undefined,
+  );
 
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down");
+    logger.info({ signal }, "shutting down: draining in-flight requests");
     try {
+      // Stops accepting connections, then waits for in-flight requests (up to SHUTDOWN_TIMEOUT).
       await server.close();
+      connecting.abort();
+      await connected;
       await disconnectDatabase();
       await embedded?.stop();
+      logger.info("stopped");
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, "error during shutdown");

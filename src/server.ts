@@ -13,9 +13,12 @@ import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth/auth-checker";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
-import { isDatabaseReady } from "./db/connection";
+import { isDatabaseConnected, isDatabaseReady, whenDatabaseConnected } from "./db/connection";
 import { isDatabaseUnavailableError } from "./db/mongo-errors";
 import { serviceUnavailable } from "./errors";
+import { operationLimitsRule } from "./graphql/operation-limits";
+import { requestLoggingPlugin } from "./graphql/request-logging.plugin";
+import { stringLengthLimitPlugin } from "./graphql/string-length-limit.plugin";
 import type { Logger } from "./logger";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { ContentResolver } from "./resolvers/content.resolver";
@@ -23,7 +26,8 @@ import { UserResolver } from "./resolvers/user.resolver";
 import { createServices, type Services } from "./services/services";
 
 export const GRAPHQL_PATH = "/graphql";
-const BODY_LIMIT = "100kb";
+/** graphql-js stops parsing past this many tokens: a 100 kB body of aliases never gets built. */
+const MAX_TOKENS = 5_000;
 
 let schemaPromise: Promise<GraphQLSchema> | undefined;
 
@@ -89,30 +93,36 @@ const requestIdPlugin: ApolloServerPlugin<Context> = {
 };
 
 /** express answers a body it can't parse with an HTML page; GraphQL clients expect JSON. */
-const jsonErrorHandler: ErrorRequestHandler = (error, _req, res, next) => {
-  if (res.headersSent) return next(error);
-  const err = error as { status?: number; type?: string };
-  const status =
-    typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
-  const message =
-    err.type === "entity.too.large"
-      ? `Request body is larger than ${BODY_LIMIT}.`
-      : err.type === "entity.parse.failed"
-        ? "Request body is not valid JSON."
-        : status < 500
-          ? "Bad request."
-          : "Internal server error.";
-  res
-    .status(status)
-    .type("application/json")
-    .send(
-      JSON.stringify({
-        errors: [
-          { message, extensions: { code: status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR" } },
-        ],
-      }),
-    );
-};
+const jsonErrorHandler =
+  (bodyLimitBytes: number, logger: Logger): ErrorRequestHandler =>
+  (error, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    const err = error as { status?: number; type?: string };
+    const status =
+      typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
+    const message =
+      err.type === "entity.too.large"
+        ? `Request body is larger than ${bodyLimitBytes} bytes.`
+        : err.type === "entity.parse.failed"
+          ? "Request body is not valid JSON."
+          : status < 500
+            ? "Bad request."
+            : "Internal server error.";
+    if (status >= 500) logger.error({ err: error }, "unexpected error outside GraphQL");
+    res
+      .status(status)
+      .type("application/json")
+      .send(
+        JSON.stringify({
+          errors: [
+            {
+              message,
+              extensions: { code: status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR" },
+            },
+          ],
+        }),
+      );
+  };
 
 /**
  * Builds and starts one server instance on config.port (0 picks a free port). No I/O happens
@@ -124,17 +134,34 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
   const app = express();
   app.disable("x-powered-by");
   const httpServer = http.createServer(app);
-  const production = config.nodeEnv === "production";
 
+  app.set("trust proxy", config.trustProxy);
   const apollo = new ApolloServer<Context>({
     schema,
-    introspection: !production,
+    introspection: config.graphql.introspection,
     includeStacktraceInErrorResponses: false,
+    // Refuses GET queries and simple-request content types, so a page on another origin
+    // cannot make a browser run a mutation with the user's cookies.
+    csrfPrevention: true,
+    allowBatchedHttpRequests: config.graphql.allowBatchedRequests,
+    parseOptions: { maxTokens: MAX_TOKENS },
+    validationRules: [
+      operationLimitsRule({
+        maxDepth: config.graphql.maxDepth,
+        maxAliases: config.graphql.maxAliases,
+        maxCost: config.graphql.maxCost,
+      }),
+    ],
     formatError: formatError(logger),
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({
+        httpServer,
+        stopGracePeriodMillis: config.shutdownTimeoutSeconds * 1000,
+      }),
       requestIdPlugin,
-      ...(production ? [ApolloServerPluginLandingPageDisabled()] : []),
+      requestLoggingPlugin(logger),
+      stringLengthLimitPlugin<Context>(config.graphql.maxStringLength),
+      ...(config.graphql.ide ? [] : [ApolloServerPluginLandingPageDisabled()]),
     ],
   });
   await apollo.start();
@@ -153,19 +180,31 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
       origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
       credentials: true,
     }),
-    express.json({ limit: BODY_LIMIT }),
+    express.json({ limit: config.graphql.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => createContext(req.headers, services, randomUUID()),
+      context: async ({ req }) => createContext(req, services, randomUUID()),
     }),
   );
-  app.use(jsonErrorHandler);
+  app.use(jsonErrorHandler(config.graphql.bodyLimitBytes, logger));
 
-  if (config.initialAdmin) {
-    const outcome = await services.users.ensureInitialAdmin(config.initialAdmin);
-    logger.info(
-      { username: config.initialAdmin.username },
-      outcome === "created" ? "initial admin created" : "initial admin exists; left unchanged",
-    );
+  const initialAdmin = config.initialAdmin;
+  if (initialAdmin) {
+    const createAdmin = async () => {
+      const outcome = await services.users.ensureInitialAdmin(initialAdmin);
+      logger.info(
+        { username: initialAdmin.username },
+        outcome === "created" ? "initial admin created" : "initial admin exists; left unchanged",
+      );
+    };
+    // With the database already up, the admin exists before the first request; otherwise it
+    // is created as soon as the database comes up.
+    if (isDatabaseConnected()) await createAdmin();
+    else
+      whenDatabaseConnected(() => {
+        createAdmin().catch((error: unknown) =>
+          logger.error({ err: error }, "could not create the initial admin"),
+        );
+      });
   }
 
   await new Promise<void>((resolve, reject) => {

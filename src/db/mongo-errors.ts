@@ -26,6 +26,9 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
   const message = (error as { message?: unknown }).message;
   // mongoose's own wording when a command is issued with no live connection.
   return (
-    typeof message === "string" && /buffering timed out|Client must be connected/i.test(message)
+    typeof message === "string" &&
+    /buffering timed out|Client must be connected|before initial connection is complete|connection .* closed/i.test(
+      message,
+    )
   );
 }

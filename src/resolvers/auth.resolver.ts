@@ -12,9 +12,9 @@ export class AuthResolver {
   })
   signin(
     @Arg("input", () => SigninInput) input: SigninInput,
-    @Ctx() { services }: Context,
+    @Ctx() { services, clientIp }: Context,
   ): Promise<AuthResult> {
-    return services.auth.signin(input.username, input.password);
+    return services.auth.signin(input.username, input.password, clientIp);
   }
 
   @Mutation(() => AuthPayload, {

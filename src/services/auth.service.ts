@@ -7,7 +7,8 @@ import { isDuplicateKeyError } from "../db/mongo-errors";
 import { RefreshTokenModel } from "../entities/refresh-token.entity";
 import { SessionModel } from "../entities/session.entity";
 import { UserModel } from "../entities/user.entity";
-import { unauthenticated } from "../errors";
+import { tooManyAttempts, unauthenticated } from "../errors";
+import type { SigninThrottle } from "./signin-throttle";
 import { normalizeEmail, usernameKey } from "./signup-rules";
 import type { UserDocument } from "./user.service";
 
@@ -37,14 +38,23 @@ export class AuthService {
     private readonly passwords: PasswordHasher,
     private readonly accessTokens: AccessTokens,
     private readonly policy: SessionPolicy,
+    private readonly throttle: SigninThrottle,
   ) {}
 
   /**
    * Unknown account and wrong password give the same error after the same bcrypt work, so
-   * neither the message nor the timing tells which usernames exist.
+   * neither the message nor the timing tells which usernames exist. The throttle counts
+   * attempts per account (unknown names included, so a lockout reveals nothing either) and
+   * per client IP, and refuses locked-out attempts before any bcrypt work.
    */
-  async signin(identifier: string, password: string): Promise<AuthResult> {
+  async signin(identifier: string, password: string, clientIp: string): Promise<AuthResult> {
     const user = await this.findAccount(identifier);
+    const accountKey = user
+      ? `account:${user.id}`
+      : `account:${identifier.trim().toLowerCase().slice(0, MAX_IDENTIFIER_LENGTH)}`;
+    const decision = await this.throttle.begin(accountKey, clientIp);
+    if (!decision.allowed) throw tooManyAttempts(decision.retryAfterSeconds);
+
     const plausible = Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES;
     if (!user || !plausible) {
       await this.passwords.compareWithDummy(plausible ? password : "");
@@ -53,6 +63,7 @@ export class AuthService {
     if (!(await this.passwords.compare(password, user.passwordHash))) {
       throw unauthenticated("INVALID_CREDENTIALS");
     }
+    await this.throttle.succeeded(decision.ticket);
     return this.startSession(user);
   }
 

@@ -2,6 +2,7 @@ import { AccessTokens } from "../auth/access-tokens";
 import { createPasswordHasher, type PasswordHasher } from "../auth/passwords";
 import type { Config } from "../config";
 import { AuthService } from "./auth.service";
+import { SigninThrottle } from "./signin-throttle";
 import { UserService } from "./user.service";
 
 /** Everything a request needs, built once per server instance from its config. */
@@ -24,9 +25,20 @@ export function createServices(config: Config): Services {
     accessTokens,
     passwords,
     users: new UserService(passwords),
-    auth: new AuthService(passwords, accessTokens, {
-      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-      sessionMaxAgeSeconds: config.sessionMaxAgeSeconds,
-    }),
+    auth: new AuthService(
+      passwords,
+      accessTokens,
+      {
+        refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+        sessionMaxAgeSeconds: config.sessionMaxAgeSeconds,
+      },
+      new SigninThrottle({
+        account: { maxFailures: config.signinThrottle.maxFailuresPerAccount },
+        ip: { maxFailures: config.signinThrottle.maxFailuresPerIp },
+        windowSeconds: config.signinThrottle.windowSeconds,
+        lockoutBaseSeconds: config.signinThrottle.lockoutBaseSeconds,
+        lockoutMaxSeconds: config.signinThrottle.lockoutMaxSeconds,
+      }),
+    ),
   };
 }
