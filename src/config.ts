@@ -46,6 +46,8 @@ export interface Config {
     readonly lockoutBaseSeconds: number;
     readonly lockoutMaxSeconds: number;
   };
+  /** Secure attribute of the refresh token cookie; off only for plain-HTTP localhost. */
+  readonly cookieSecure: boolean;
   /** Threads hashing passwords; 0 hashes on the main thread. */
   readonly passwordWorkers: number;
   readonly shutdownTimeoutSeconds: number;
@@ -148,6 +150,7 @@ const envSchema = z
     ALLOW_BATCHED_REQUESTS: flag("ALLOW_BATCHED_REQUESTS"),
     GRAPHQL_INTROSPECTION: flag("GRAPHQL_INTROSPECTION"),
     GRAPHQL_IDE: flag("GRAPHQL_IDE"),
+    COOKIE_SECURE: flag("COOKIE_SECURE"),
     SIGNIN_MAX_FAILURES: count("SIGNIN_MAX_FAILURES", 5),
     SIGNIN_MAX_FAILURES_PER_IP: count("SIGNIN_MAX_FAILURES_PER_IP", 50),
     SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
@@ -300,6 +303,7 @@ export function loadConfig(env: Env = process.env): Config {
       lockoutBaseSeconds: e.SIGNIN_LOCKOUT_BASE,
       lockoutMaxSeconds: e.SIGNIN_LOCKOUT_MAX,
     }),
+    cookieSecure: e.COOKIE_SECURE ?? true,
     passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
   });

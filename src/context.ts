@@ -1,6 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { AccessClaims, AccessTokens } from "./auth/access-tokens";
+import {
+  readRefreshCookie,
+  requestedTransport,
+  type RefreshTokenTransport,
+} from "./auth/refresh-cookie";
 import type { TokenErrorReason } from "./errors";
 import type { Services } from "./services/services";
 
@@ -16,6 +21,12 @@ export interface Context {
   readonly clientIp: string;
   readonly caller: Caller;
   readonly services: Services;
+  /** Where this client wants its refresh token: in the response body, or in a cookie. */
+  readonly refreshTokenTransport: RefreshTokenTransport;
+  /** The refresh token cookie sent with this request, if any. */
+  readonly refreshTokenCookie: string | undefined;
+  /** Sets (token) or clears (null) the refresh token cookie on the response. */
+  readonly setRefreshTokenCookie: (token: { value: string; expiresAt: Date } | null) => void;
 }
 
 const ANONYMOUS: Caller = Object.freeze({ kind: "anonymous" });
@@ -59,12 +70,18 @@ export interface RequestInfo {
 export function createContext(
   request: RequestInfo,
   services: Services,
-  requestId: string = randomUUID(),
+  options: {
+    requestId?: string;
+    setRefreshTokenCookie?: Context["setRefreshTokenCookie"];
+  } = {},
 ): Context {
   return {
-    requestId,
+    requestId: options.requestId ?? randomUUID(),
     clientIp: request.ip ?? "unknown",
     caller: identifyCaller(request.headers, services.accessTokens),
     services,
+    refreshTokenTransport: requestedTransport(request.headers),
+    refreshTokenCookie: readRefreshCookie(request.headers),
+    setRefreshTokenCookie: options.setRefreshTokenCookie ?? (() => undefined),
   };
 }

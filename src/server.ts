@@ -11,6 +11,7 @@ import express, { type ErrorRequestHandler } from "express";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth/auth-checker";
+import { clearRefreshCookieHeader, refreshCookieHeader } from "./auth/refresh-cookie";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
 import { isDatabaseConnected, isDatabaseReady, whenDatabaseConnected } from "./db/connection";
@@ -182,7 +183,19 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
     }),
     express.json({ limit: config.graphql.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => createContext(req, services, randomUUID()),
+      context: async ({ req, res }) =>
+        createContext(req, services, {
+          requestId: randomUUID(),
+          setRefreshTokenCookie: (token) => {
+            const options = { path: GRAPHQL_PATH, secure: config.cookieSecure };
+            res.append(
+              "Set-Cookie",
+              token
+                ? refreshCookieHeader(token.value, token.expiresAt, options)
+                : clearRefreshCookieHeader(options),
+            );
+          },
+        }),
     }),
   );
   app.use(jsonErrorHandler(config.graphql.bodyLimitBytes, logger));

@@ -8,7 +8,7 @@ import {
   SignupDocument,
   UserContentDocument,
 } from "./generated/graphql";
-import { ADMIN, expectData, expectError, newAccount, useTestServer } from "./setup/kit";
+import { ADMIN, expectData, expectError, inBody, newAccount, useTestServer } from "./setup/kit";
 import type { GraphQLResponse } from "./setup/test-server";
 
 const BCRYPT_HASH = /\$2[aby]\$\d\d\$/;
@@ -41,21 +41,25 @@ describe("no secrets in responses", () => {
     passwords.add(account.password);
 
     record("signup", await server.execute(SignupDocument, { input: account }));
-    const signedIn = expectData(
-      record(
-        "signin",
-        await server.execute(SigninDocument, {
-          input: { username: account.username, password: account.password },
-        }),
-      ),
-    ).signin;
+    const signedIn = inBody(
+      expectData(
+        record(
+          "signin",
+          await server.execute(SigninDocument, {
+            input: { username: account.username, password: account.password },
+          }),
+        ),
+      ).signin,
+    );
     record("me", await server.execute(MeDocument, {}, { token: signedIn.accessToken }));
-    const refreshed = expectData(
-      record(
-        "refreshToken",
-        await server.execute(RefreshTokenDocument, { refreshToken: signedIn.refreshToken }),
-      ),
-    ).refreshToken;
+    const refreshed = inBody(
+      expectData(
+        record(
+          "refreshToken",
+          await server.execute(RefreshTokenDocument, { refreshToken: signedIn.refreshToken }),
+        ),
+      ).refreshToken,
+    );
 
     const admin = expectData(
       record(

@@ -6,12 +6,13 @@ import {
   SignoutDocument,
   SignupDocument,
   UserContentDocument,
-  type AuthPayloadFieldsFragment,
 } from "./generated/graphql";
 import {
+  type BodyAuthPayload,
   createSignedInUser,
   expectData,
   expectError,
+  inBody,
   newAccount,
   signin,
   sleep,
@@ -23,11 +24,8 @@ async function refresh(server: TestServer, refreshToken: string) {
   return server.execute(RefreshTokenDocument, { refreshToken });
 }
 
-async function refreshed(
-  server: TestServer,
-  refreshToken: string,
-): Promise<AuthPayloadFieldsFragment> {
-  return expectData(await refresh(server, refreshToken)).refreshToken;
+async function refreshed(server: TestServer, refreshToken: string): Promise<BodyAuthPayload> {
+  return inBody(expectData(await refresh(server, refreshToken)).refreshToken);
 }
 
 /** A user with two independent sessions (two signins). */
@@ -100,7 +98,7 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
       expectError(loser, "UNAUTHENTICATED", "REFRESH_TOKEN_REUSED");
     }
     // The race counted as reuse, so the winner's token belongs to a revoked session.
-    const winner = winners[0]!.data!.refreshToken;
+    const winner = inBody(winners[0]!.data!.refreshToken);
     expectError(
       await refresh(server, winner.refreshToken),
       "UNAUTHENTICATED",

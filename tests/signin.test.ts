@@ -156,7 +156,7 @@ describe("signin", () => {
       createdAt: expect.any(String),
     });
     expect(result.accessToken.split(".")).toHaveLength(3);
-    expect(result.refreshToken.length).toBeGreaterThan(20);
+    expect(result.refreshToken?.length).toBeGreaterThan(20);
     expect(result.refreshToken).not.toBe(result.accessToken);
     expect(new Date(result.accessTokenExpiresAt).getTime()).toBeGreaterThan(before);
     expect(new Date(result.refreshTokenExpiresAt).getTime()).toBeGreaterThan(

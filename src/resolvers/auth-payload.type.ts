@@ -14,11 +14,12 @@ export class AuthPayload {
   @Field(() => Date)
   accessTokenExpiresAt!: Date;
 
-  @Field({
+  @Field(() => String, {
+    nullable: true,
     description:
-      "Single use: trade it for a new pair with refreshToken. Presenting it twice ends the session.",
+      "Single use: trade it for a new pair with refreshToken. Presenting it twice ends the session. Null when the client asked for the cookie transport (header x-refresh-token-transport: cookie): the token is then in an httpOnly cookie.",
   })
-  refreshToken!: string;
+  refreshToken!: string | null;
 
   @Field(() => Date)
   refreshTokenExpiresAt!: Date;

@@ -81,15 +81,26 @@ export function expectError(
   return error;
 }
 
+/** An AuthPayload from the body transport, where the refresh token is always in the body. */
+export type BodyAuthPayload = AuthPayloadFieldsFragment & { refreshToken: string };
+
+export function inBody(payload: AuthPayloadFieldsFragment): BodyAuthPayload {
+  const { refreshToken } = payload;
+  if (typeof refreshToken !== "string") throw new Error("expected the refresh token in the body");
+  return { ...payload, refreshToken };
+}
+
 export async function signin(
   server: TestServer,
   username: string,
   password: string,
-): Promise<AuthPayloadFieldsFragment> {
-  return expectData(await server.execute(SigninDocument, { input: { username, password } })).signin;
+): Promise<BodyAuthPayload> {
+  return inBody(
+    expectData(await server.execute(SigninDocument, { input: { username, password } })).signin,
+  );
 }
 
-export async function signinAsAdmin(server: TestServer): Promise<AuthPayloadFieldsFragment> {
+export async function signinAsAdmin(server: TestServer): Promise<BodyAuthPayload> {
   return signin(server, ADMIN.username, ADMIN.password);
 }
 
@@ -97,7 +108,7 @@ export async function signinAsAdmin(server: TestServer): Promise<AuthPayloadFiel
 export async function createSignedInUser(
   server: TestServer,
   roles?: Role[],
-): Promise<AuthPayloadFieldsFragment & { password: string }> {
+): Promise<BodyAuthPayload & { password: string }> {
   const account = newAccount();
   expectData(await server.execute(SignupDocument, { input: account }));
   if (roles) {
