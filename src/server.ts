@@ -50,11 +50,30 @@ export interface AppServer {
   close(): Promise<void>;
 }
 
+/**
+ * What was actually thrown, below the GraphQLErrors that graphql-js (locatedError) and Apollo
+ * (context creation, plugins) wrap around it.
+ */
+function rootCause(error: unknown): unknown {
+  let current = unwrapResolverError(error);
+  while (current instanceof GraphQLError && current.originalError) current = current.originalError;
+  return current;
+}
+
+/**
+ * True for errors no one meant a client to read: anything but our own GraphQLErrors,
+ * graphql-js's parse/validation errors and Apollo's coded errors (BAD_USER_INPUT for bad
+ * variables, BAD_REQUEST, ...). A thrown Error's message may hold internals.
+ */
+function isUnexpected(error: unknown, code: unknown): boolean {
+  if (code !== undefined && code !== "INTERNAL_SERVER_ERROR") return false;
+  return !(rootCause(error) instanceof GraphQLError);
+}
+
 /** Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is. */
-function formatError(logger: Logger) {
+function formatError() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
-    if (isDatabaseUnavailableError(original)) {
+    if (isDatabaseUnavailableError(rootCause(error))) {
       const unavailable = serviceUnavailable();
       return {
         message: unavailable.message,
@@ -62,15 +81,40 @@ function formatError(logger: Logger) {
         extensions: unavailable.extensions,
       };
     }
-    if (original instanceof GraphQLError) return formatted;
-    const code = formatted.extensions?.code;
-    if (code !== undefined && code !== "INTERNAL_SERVER_ERROR") return formatted;
-    logger.error({ err: original, path: formatted.path }, "unexpected error in a resolver");
+    if (!isUnexpected(error, formatted.extensions?.code)) return formatted;
+    // Logged with the request id by errorLoggingPlugin, which sees the request's context.
     return {
       message: "Internal server error.",
       path: formatted.path,
       extensions: { code: "INTERNAL_SERVER_ERROR" },
     };
+  };
+}
+
+/**
+ * Logs what formatError masks, with the request id the client gets in x-request-id and in
+ * extensions.requestId, so a user's report leads to the stack trace.
+ */
+function errorLoggingPlugin(logger: Logger): ApolloServerPlugin<Context> {
+  return {
+    async contextCreationDidFail({ error }) {
+      logger.error({ err: error }, "unexpected error while reading a request");
+    },
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ contextValue, errors }) {
+          for (const error of errors) {
+            const cause = rootCause(error);
+            const details = { requestId: contextValue.requestId, path: error.path };
+            if (isDatabaseUnavailableError(cause)) {
+              logger.warn({ ...details, err: cause }, "database unavailable");
+            } else if (isUnexpected(error, error.extensions?.code)) {
+              logger.error({ ...details, err: cause }, "unexpected error in a resolver");
+            }
+          }
+        },
+      };
+    },
   };
 }
 
@@ -153,13 +197,14 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
         maxCost: config.graphql.maxCost,
       }),
     ],
-    formatError: formatError(logger),
+    formatError: formatError(),
     plugins: [
       ApolloServerPluginDrainHttpServer({
         httpServer,
         stopGracePeriodMillis: config.shutdownTimeoutSeconds * 1000,
       }),
       requestIdPlugin,
+      errorLoggingPlugin(logger),
       requestLoggingPlugin(logger),
       stringLengthLimitPlugin<Context>(config.graphql.maxStringLength),
       ...(config.graphql.ide ? [] : [ApolloServerPluginLandingPageDisabled()]),
