@@ -81,7 +81,18 @@ function formatError() {
         extensions: unavailable.extensions,
       };
     }
-    if (!isUnexpected(error, formatted.extensions?.code)) return formatted;
+    const code = formatted.extensions?.code;
+    if (
+      (code === undefined || code === "INTERNAL_SERVER_ERROR") &&
+      formatted.path === undefined &&
+      rootCause(error) instanceof GraphQLError
+    ) {
+      // graphql-js and Apollo refuse some requests with an uncoded GraphQLError (a subscription
+      // on a schema without them, say); Apollo would label that a server fault. It is the
+      // request's.
+      return { ...formatted, extensions: { ...formatted.extensions, code: "BAD_REQUEST" } };
+    }
+    if (!isUnexpected(error, code)) return formatted;
     // Logged with the request id by errorLoggingPlugin, which sees the request's context.
     return {
       message: "Internal server error.",
@@ -189,6 +200,9 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
     // cannot make a browser run a mutation with the user's cookies.
     csrfPrevention: true,
     allowBatchedHttpRequests: config.graphql.allowBatchedRequests,
+    // Automatic persisted queries would let a client park documents in server memory; no
+    // client of an auth server needs them.
+    persistedQueries: false,
     parseOptions: { maxTokens: MAX_TOKENS },
     validationRules: [
       operationLimitsRule({
@@ -243,6 +257,11 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
         }),
     }),
   );
+  app.use((_req, res) => {
+    res
+      .status(404)
+      .json({ errors: [{ message: "Not found.", extensions: { code: "NOT_FOUND" } }] });
+  });
   app.use(jsonErrorHandler(config.graphql.bodyLimitBytes, logger));
 
   const initialAdmin = config.initialAdmin;

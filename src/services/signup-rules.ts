@@ -33,7 +33,9 @@ export function assertValidAccount(fields: AccountFields): void {
     );
   }
   const email = normalizeEmail(fields.email);
-  if (email.length > MAX_EMAIL_LENGTH || !isEmail(email)) {
+  // Printable ASCII only (international domains in their xn-- form): no invisible, bidi or
+  // look-alike characters that make one address pass for another.
+  if (email.length > MAX_EMAIL_LENGTH || !/^[\x21-\x7e]+$/.test(email) || !isEmail(email)) {
     throw badInput("email", "Email must be a valid email address.");
   }
   if ([...fields.password].length < MIN_PASSWORD_LENGTH) {
