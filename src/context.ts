@@ -25,6 +25,8 @@ export interface Context {
   readonly refreshTokenTransport: RefreshTokenTransport;
   /** The refresh token cookie sent with this request, if any. */
   readonly refreshTokenCookie: string | undefined;
+  /** Filled in by resolvers that learn who the caller is (signin, refresh), for the log line. */
+  readonly identified: { userId?: string };
   /** Sets (token) or clears (null) the refresh token cookie on the response. */
   readonly setRefreshTokenCookie: (token: { value: string; expiresAt: Date } | null) => void;
 }
@@ -82,6 +84,7 @@ export function createContext(
     services,
     refreshTokenTransport: requestedTransport(request.headers),
     refreshTokenCookie: readRefreshCookie(request.headers),
+    identified: {},
     setRefreshTokenCookie: options.setRefreshTokenCookie ?? (() => undefined),
   };
 }

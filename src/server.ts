@@ -236,15 +236,37 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
 
   app.use(
     GRAPHQL_PATH,
+    (req, res, next) => {
+      // Requests Apollo refuses before running an operation (CSRF, batching, bad bodies) never
+      // reach the logging plugin; they get their line here.
+      const requestId = randomUUID();
+      res.locals.requestId = requestId;
+      res.setHeader("x-request-id", requestId);
+      res.on("finish", () => {
+        if (res.locals.contextCreated) return;
+        logger.info(
+          {
+            requestId,
+            operationName: null,
+            method: req.method,
+            clientIp: req.ip,
+            status: res.statusCode,
+          },
+          "graphql request refused before execution",
+        );
+      });
+      next();
+    },
     cors<cors.CorsRequest>({
       origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
       credentials: true,
     }),
     express.json({ limit: config.graphql.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req, res }) =>
-        createContext(req, services, {
-          requestId: randomUUID(),
+      context: async ({ req, res }) => {
+        res.locals.contextCreated = true;
+        return createContext(req, services, {
+          requestId: String(res.locals.requestId),
           setRefreshTokenCookie: (token) => {
             const options = { path: GRAPHQL_PATH, secure: config.cookieSecure };
             res.append(
@@ -254,7 +276,8 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
                 : clearRefreshCookieHeader(options),
             );
           },
-        }),
+        });
+      },
     }),
   );
   app.use((_req, res) => {

@@ -92,7 +92,8 @@ describe("request logging", () => {
         await server.execute(SigninDocument, {
           input: { username: account.username, password: account.password },
         }),
-        { operationName: "Signin", errorCodes: [] },
+        // The caller had no token yet: the id comes from the signin itself.
+        { operationName: "Signin", userId: signedUp.id, errorCodes: [] },
       ),
     ).signin;
     const accessToken = secret("access token", signedIn.accessToken);
@@ -108,6 +109,7 @@ describe("request logging", () => {
     const refreshed = expectData(
       remember("refreshToken", await server.execute(RefreshTokenDocument, { refreshToken }), {
         operationName: "RefreshToken",
+        userId: signedUp.id,
         errorCodes: [],
       }),
     ).refreshToken;
@@ -229,5 +231,25 @@ describe("request logging", () => {
       }
     }
     expect(leaks).toEqual([]);
+  });
+});
+
+describe("requests refused before any operation runs", () => {
+  const ctx = useTestServer();
+
+  it("still get one log line, with the request id the client saw", async () => {
+    const response = await fetch(ctx.server.url, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ query: "{ publicContent }" }),
+    });
+    expect(response.status).toBe(400);
+    const requestId = response.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const line = ctx.server.logs
+      .map((text) => JSON.parse(text) as { requestId?: string; msg?: string; status?: number })
+      .find((entry) => entry.requestId === requestId);
+    expect(line).toMatchObject({ msg: "graphql request refused before execution", status: 400 });
   });
 });

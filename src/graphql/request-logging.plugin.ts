@@ -30,7 +30,9 @@ export function requestLoggingPlugin(logger: Logger): ApolloServerPlugin<Context
               requestId: contextValue.requestId,
               operationName: operationName ?? null,
               durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-              userId: caller.kind === "authenticated" ? caller.claims.userId : null,
+              userId:
+                contextValue.identified.userId ??
+                (caller.kind === "authenticated" ? caller.claims.userId : null),
               clientIp: contextValue.clientIp,
               errorCodes: [...codes],
               status: response.http.status ?? 200,

@@ -11,6 +11,7 @@ import { SigninInput } from "./signin.input";
  * so no script on the page ever sees it.
  */
 function deliver(result: AuthResult, context: Context): AuthPayload {
+  context.identified.userId = result.user.id;
   if (context.refreshTokenTransport === "body") return result;
   context.setRefreshTokenCookie({
     value: result.refreshToken,
