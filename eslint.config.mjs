@@ -11,12 +11,15 @@ export default tseslint.config(
       "tests/generated/",
       ".data/",
       "examples/**/dist/",
+      "examples/web/src/generated/",
+      "ide/dist/",
+      "test-results/",
     ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts"],
+    files: ["**/*.ts", "**/*.tsx", "**/*.mts"],
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],

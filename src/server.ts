@@ -14,6 +14,8 @@ import { authChecker } from "./auth/auth-checker";
 import { clearRefreshCookieHeader, refreshCookieHeader } from "./auth/refresh-cookie";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
+import { ideRouter } from "./ide";
+import { webExampleRouter } from "./web-example";
 import { isDatabaseConnected, isDatabaseReady, whenDatabaseConnected } from "./db/connection";
 import { isDatabaseUnavailableError } from "./db/mongo-errors";
 import { serviceUnavailable } from "./errors";
@@ -221,7 +223,9 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
       errorLoggingPlugin(logger),
       requestLoggingPlugin(logger),
       stringLengthLimitPlugin<Context>(config.graphql.maxStringLength),
-      ...(config.graphql.ide ? [] : [ApolloServerPluginLandingPageDisabled()]),
+      // GET /graphql from a browser is answered by ideRouter (when GRAPHQL_IDE is on); Apollo's
+      // own landing page would load Sandbox from a CDN, a blank page offline.
+      ApolloServerPluginLandingPageDisabled(),
     ],
   });
   await apollo.start();
@@ -233,6 +237,11 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
     const ready = await isDatabaseReady();
     res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "database unavailable" });
   });
+
+  // Before the GraphQL middleware: a browser navigating to /graphql gets the IDE page.
+  if (config.graphql.ide) app.use(ideRouter({ graphqlPath: GRAPHQL_PATH }));
+  // The example client, same origin as the API (its refresh cookie is SameSite=Strict).
+  if (config.nodeEnv !== "production") app.use(webExampleRouter());
 
   app.use(
     GRAPHQL_PATH,
