@@ -328,6 +328,10 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
     services,
     httpServer,
     // apollo.stop() closes the listener and drains in-flight requests (drain plugin).
-    close: () => apollo.stop(),
+    close: async () => {
+      await apollo.stop();
+      // After apollo.stop(), which lets in-flight signins finish their hashing.
+      await services.passwords.close();
+    },
   };
 }

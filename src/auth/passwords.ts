@@ -1,4 +1,6 @@
+import { availableParallelism } from "node:os";
 import bcrypt from "bcryptjs";
+import { WorkerPool } from "./password-pool";
 
 /** bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut. */
 export const MAX_PASSWORD_BYTES = 72;
@@ -11,20 +13,112 @@ export interface PasswordHasher {
    * user takes as long as one with a wrong password and the timing tells nothing.
    */
   compareWithDummy(password: string): Promise<false>;
+  /** Stops the hashing threads; calls made afterwards fail. */
+  close(): Promise<void>;
 }
 
-export function createPasswordHasher(rounds: number): PasswordHasher {
+export interface PasswordHasherOptions {
+  /**
+   * Worker threads that run bcrypt. One hash at cost 12 is most of a second of CPU: on the
+   * main thread it would stall every other request for that long. 0 hashes on the main thread
+   * (bcryptjs's async API, which yields only between chunks of about 100 ms).
+   * Default: os.availableParallelism().
+   */
+  workers?: number;
+}
+
+type BcryptTask =
+  | { op: "hash"; password: string; rounds: number }
+  | { op: "compare"; password: string; hash: string };
+
+/**
+ * On Linux a thread has its own nice value, so the hashing threads step back and a request
+ * that wakes the main thread gets a core at once even while every core is hashing: signins
+ * queue a little longer instead of every other request waiting. (Elsewhere the same call
+ * would renice the whole process, so it is skipped.)
+ */
+const HASHING_THREAD_NICENESS = 10;
+
+/**
+ * Synchronous bcryptjs is right inside a worker: the thread has nothing else to do, and the
+ * async API would only add its chunking overhead.
+ */
+const BCRYPT_WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const bcrypt = require(workerData.bcryptjs);
+if (workerData.niceness > 0) {
+  try {
+    require("node:os").setPriority(workerData.niceness);
+  } catch {
+    // Not allowed here (some sandboxes): hashing still works, just at normal priority.
+  }
+}
+parentPort.on("message", (task) => {
+  try {
+    const value =
+      task.op === "hash"
+        ? bcrypt.hashSync(task.password, task.rounds)
+        : bcrypt.compareSync(task.password, task.hash);
+    parentPort.postMessage({ ok: true, value });
+  } catch (error) {
+    parentPort.postMessage({ ok: false, error: error instanceof Error ? error.message : String(error) });
+  }
+});
+`;
+
+interface Bcrypt {
+  hash(password: string, rounds: number): Promise<string>;
+  compare(password: string, hash: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+function workerBcrypt(workers: number): Bcrypt {
+  const pool = new WorkerPool({
+    size: workers,
+    source: BCRYPT_WORKER_SOURCE,
+    // Resolved here, where node_modules is known, so the worker needs no module resolution of
+    // its own (an eval'd worker resolves relative to the process's cwd).
+    workerData: {
+      bcryptjs: require.resolve("bcryptjs"),
+      niceness: process.platform === "linux" ? HASHING_THREAD_NICENESS : 0,
+    },
+  });
+  const run = <T>(task: BcryptTask) => pool.run<T>(task);
+  return {
+    hash: (password, rounds) => run<string>({ op: "hash", password, rounds }),
+    compare: (password, hash) => run<boolean>({ op: "compare", password, hash }),
+    close: () => pool.close(),
+  };
+}
+
+const mainThreadBcrypt: Bcrypt = {
+  hash: (password, rounds) => bcrypt.hash(password, rounds),
+  compare: (password, hash) => bcrypt.compare(password, hash),
+  close: async () => undefined,
+};
+
+export function createPasswordHasher(
+  rounds: number,
+  options: PasswordHasherOptions = {},
+): PasswordHasher {
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw new RangeError(`password workers must be a whole number ≥ 0, got ${workers}`);
+  }
+  const engine = workers > 0 ? workerBcrypt(workers) : mainThreadBcrypt;
+
   // Made once, up front and in the background, so even the first unknown-user signin costs
   // exactly one comparison.
-  const dummyHash = bcrypt.hash("not-a-real-password", rounds);
+  const dummyHash = engine.hash("not-a-real-password", rounds);
   dummyHash.catch(() => undefined);
 
   return {
-    hash: (password) => bcrypt.hash(password, rounds),
-    compare: (password, hash) => bcrypt.compare(password, hash),
+    hash: (password) => engine.hash(password, rounds),
+    compare: (password, hash) => engine.compare(password, hash),
     async compareWithDummy(password) {
-      await bcrypt.compare(password, await dummyHash);
+      await engine.compare(password, await dummyHash);
       return false;
     },
+    close: () => engine.close(),
   };
 }

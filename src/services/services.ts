@@ -20,7 +20,7 @@ export function createServices(config: Config): Services {
     audience: config.jwt.audience,
     ttlSeconds: config.accessTokenTtlSeconds,
   });
-  const passwords = createPasswordHasher(config.bcryptRounds);
+  const passwords = createPasswordHasher(config.bcryptRounds, { workers: config.passwordWorkers });
   return {
     accessTokens,
     passwords,

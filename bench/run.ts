@@ -1,0 +1,820 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import bcrypt from "bcryptjs";
+import * as prettier from "prettier";
+import type * as ConnectionModule from "../src/db/connection";
+import type * as PasswordsModule from "../src/auth/passwords";
+import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
+import type { FromServer, ServerSpec, ToServer } from "./protocol";
+
+/**
+ * `npm run bench`: loads the compiled server (dist/) with autocannon and writes
+ * bench/results/latest.{md,json}. Each server runs in a child process of its own so the load
+ * generator's CPU and memory are not counted as the server's; the embedded database is a third
+ * process. Targets are reported, never enforced: a shared machine can miss one by noise.
+ */
+
+// This file runs as dist/bench/bench/run.js.
+const ROOT = path.resolve(__dirname, "../../..");
+const DIST = path.join(ROOT, "dist");
+const SERVER_SCRIPT = path.join(__dirname, "server-process.js");
+const RESULTS_DIR = path.join(ROOT, "bench", "results");
+
+const CONNECTIONS = 20;
+const SECONDS = 8;
+const WARMUP_SECONDS = 1;
+/** Throughput rows are measured in this many slices, taking turns with each other. */
+const TURNS = 4;
+const STORM_SECONDS = 10;
+/** Signins finish only after one compare, so the first second of a storm is ramp-up. */
+const STORM_SETTLE_SECONDS = 1;
+/** A probe answer slower than this counts as an error: the server was not answering. */
+const PROBE_TIMEOUT_SECONDS = 4;
+/** The latency probe sends a steady, moderate load, so its p99 shows stalls, not queueing. */
+const PROBE_RATE = 200;
+const PROBE_CONNECTIONS = 10;
+const ROUNDS = Number(process.env.BCRYPT_ROUNDS ?? "12");
+const CORES = os.availableParallelism();
+
+/**
+ * A storm is many users signing in, not one: the signin throttle counts an account's attempts
+ * still in flight as failures, so 20 parallel signins of one account would lock it (as they
+ * should). Twice as many accounts as connections keeps each account to one attempt at a time.
+ */
+const USERS = Array.from({ length: 2 * CONNECTIONS }, (_, i) => ({
+  username: `bench_user_${i}`,
+  email: `bench_user_${i}@example.com`,
+  password: `bench-password-${i}`,
+}));
+const USER = USERS[0]!;
+const ADMIN = {
+  username: "bench_admin",
+  email: "bench_admin@example.com",
+  password: "bench-admin-password-1",
+};
+
+const QUERY = {
+  publicContent: "query PublicContent { publicContent }",
+  userContent: "query UserContent { userContent }",
+  adminContent: "query AdminContent { adminContent }",
+  signup: "mutation Signup($input: SignupInput!) { signup(input: $input) { id } }",
+  signin:
+    "mutation Signin($input: SigninInput!) { signin(input: $input) { accessToken refreshToken } }",
+  refresh:
+    "mutation Refresh($token: String!) { refreshToken(refreshToken: $token) { accessToken refreshToken } }",
+};
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const round = (value: number, digits = 0) => Number(value.toFixed(digits));
+const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
+
+// ---------------------------------------------------------------------------------------------
+// Server processes
+
+class ServerProcess {
+  private constructor(
+    readonly name: string,
+    readonly url: string,
+    private readonly child: ChildProcess,
+  ) {}
+
+  static start(name: string, spec: ServerSpec): Promise<ServerProcess> {
+    const child = fork(SERVER_SCRIPT, [], {
+      env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
+      // stdout carries the server's per-request JSON log: written, as in production, and dropped.
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+    });
+    return new Promise((resolve, reject) => {
+      child.once("message", (message: FromServer) => {
+        if (message.type === "ready") resolve(new ServerProcess(name, message.url, child));
+        else reject(new Error(`${name} failed to start: ${JSON.stringify(message)}`));
+      });
+      child.once("exit", (code) =>
+        reject(new Error(`${name} exited (${code}) before it was ready`)),
+      );
+    });
+  }
+
+  /** Peak RSS since the last reset, sampled inside the server process. */
+  peakRss(reset: boolean): Promise<number> {
+    return new Promise((resolve) => {
+      const onMessage = (message: FromServer) => {
+        if (message.type !== "peak-rss") return;
+        this.child.off("message", onMessage);
+        resolve(message.bytes);
+      };
+      this.child.on("message", onMessage);
+      this.send({ type: "peak-rss", reset });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once("exit", resolve));
+    this.send({ type: "stop" });
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private send(message: ToServer): void {
+    this.child.send(message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+interface GraphQLBody {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+const requestBody = (query: string, variables?: Record<string, unknown>) =>
+  JSON.stringify(variables ? { query, variables } : { query });
+
+async function graphql(url: string, body: string, token?: string): Promise<GraphQLBody> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(url, { method: "POST", headers, body });
+  const parsed = (await response.json()) as GraphQLBody;
+  if (parsed.errors?.length) throw new Error(`${url}: ${JSON.stringify(parsed.errors)}`);
+  return parsed;
+}
+
+async function rawResponse(url: string, body: string, token?: string): Promise<string> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return (await fetch(url, { method: "POST", headers, body })).text();
+}
+
+interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+}
+
+function signinBody(account: { username: string; password: string }): string {
+  return requestBody(QUERY.signin, {
+    input: { username: account.username, password: account.password },
+  });
+}
+
+async function signin(url: string, account: { username: string; password: string }) {
+  const body = await graphql(url, signinBody(account));
+  return body.data?.signin as Tokens;
+}
+
+/** The tokens of a signin or refresh answer, or undefined for an error. */
+function tokensIn(body: string, field: "signin" | "refreshToken"): Tokens | undefined {
+  try {
+    const parsed = JSON.parse(body) as GraphQLBody;
+    if (parsed.errors?.length) return undefined;
+    return parsed.data?.[field] as Tokens | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+interface Row {
+  step: number;
+  scenario: string;
+  server: string;
+  connections: number;
+  /** Fixed request rate for latency probes; undefined means as fast as the server answers. */
+  rate: number | undefined;
+  seconds: number;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Requests given up on: their latency is not in p50/p99, which then understate it. */
+  timeouts: number;
+  errors: number;
+  peakRssMB: number;
+  ratio: number | undefined;
+  ratioOf: string;
+  /** The first failed answer, to tell a timeout from a refusal. */
+  firstError?: string;
+}
+
+function loadOptions(url: string, extra: Partial<autocannon.Options>): autocannon.Options {
+  return {
+    url,
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    ...extra,
+  };
+}
+
+function errorsOf(result: autocannon.Result): number {
+  return result.errors + result.non2xx + result.mismatches;
+}
+
+async function measure(
+  server: ServerProcess,
+  options: autocannon.Options,
+  warmup = true,
+): Promise<{ result: autocannon.Result; peakRss: number }> {
+  if (warmup) await autocannon({ ...options, duration: WARMUP_SECONDS });
+  await server.peakRss(true);
+  const result = await autocannon(options);
+  return { result, peakRss: await server.peakRss(false) };
+}
+
+/** What autocannon returns with skipAggregateResult: histograms still encoded, to be merged. */
+interface PartialResult {
+  totalCompletedRequests: number;
+  duration: number;
+}
+
+// @types/autocannon does not declare aggregateResult, which merges the latency histograms of
+// several runs (autocannon ≥ 7.4 exports it).
+const { aggregateResult } = autocannon as unknown as {
+  aggregateResult(results: PartialResult[], options: autocannon.Options): autocannon.Result;
+};
+
+/**
+ * Loads several targets in turns (TURNS slices each, SECONDS in all per target), so that
+ * other work on a shared machine, which comes and goes, weighs on each of them alike and
+ * their ratios stay meaningful. Peak RSS is per server over the whole measurement.
+ */
+async function measureInTurns(
+  loads: { server: ServerProcess; options: autocannon.Options }[],
+): Promise<{ result: autocannon.Result; peakRss: number }[]> {
+  const servers = [...new Set(loads.map((load) => load.server))];
+  for (const load of loads) await autocannon({ ...load.options, duration: WARMUP_SECONDS });
+  for (const server of servers) await server.peakRss(true);
+  const parts: PartialResult[][] = loads.map(() => []);
+  for (let turn = 0; turn < TURNS; turn++) {
+    for (const [i, load] of loads.entries()) {
+      const options = { ...load.options, duration: SECONDS / TURNS, skipAggregateResult: true };
+      parts[i]!.push((await autocannon(options)) as unknown as PartialResult);
+    }
+  }
+  const peaks = new Map<ServerProcess, number>();
+  for (const server of servers) peaks.set(server, await server.peakRss(false));
+  return loads.map((load, i) => {
+    const result = aggregateResult(parts[i]!, load.options);
+    const completed = parts[i]!.reduce((sum, part) => sum + part.totalCompletedRequests, 0);
+    const seconds = parts[i]!.reduce((sum, part) => sum + part.duration, 0);
+    result.requests.average = completed / seconds;
+    return { result, peakRss: peaks.get(load.server)! };
+  });
+}
+
+/** Counts good answers over the run after its ramp-up, for work that takes seconds per request. */
+function steadyRate() {
+  const done: number[] = [];
+  let started = 0;
+  return {
+    start() {
+      started = performance.now();
+    },
+    record() {
+      done.push(performance.now());
+    },
+    perSecond(seconds: number): number {
+      const from = started + STORM_SETTLE_SECONDS * 1000;
+      const to = started + seconds * 1000;
+      return done.filter((t) => t >= from && t <= to).length / (seconds - STORM_SETTLE_SECONDS);
+    },
+  };
+}
+
+/** A signin storm: every connection signs in again as soon as it has an answer. */
+async function signinStorm(server: ServerProcess, seconds: number, keep?: Tokens[]) {
+  const rate = steadyRate();
+  let failed = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const options = loadOptions(server.url, {
+    duration: seconds,
+    // 20 signins queue behind a few bcrypt threads: answers take seconds, by design.
+    timeout: 60,
+    requests: [
+      {
+        setupRequest: (request) => ({
+          ...request,
+          body: signinBody(USERS[next++ % USERS.length]!),
+        }),
+        onResponse: (status, body) => {
+          const tokens = status === 200 ? tokensIn(body, "signin") : undefined;
+          if (!tokens) {
+            failed += 1;
+            firstError ??= `${status} ${body.slice(0, 300)}`;
+            return;
+          }
+          rate.record();
+          keep?.push(tokens);
+        },
+      },
+    ],
+  });
+  rate.start();
+  const result = await autocannon(options);
+  return { result, perSecond: rate.perSecond(seconds), failed, firstError };
+}
+
+/**
+ * When a storm's run ends, the signins it already sent are still queued in the server: waiting
+ * for them keeps their CPU out of the next measurement. (Stopping a server waits for them too.)
+ */
+function drained(compareMs: number): Promise<unknown> {
+  return sleep((CONNECTIONS * compareMs) / CORES + 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+function machine() {
+  return {
+    cores: CORES,
+    cpuModel: os.cpus()[0]?.model.trim() ?? "unknown",
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    memoryMB: Math.round(os.totalmem() / 1024 / 1024),
+    /** Other work on a shared machine skews every number: this says how much there was. */
+    loadAverage1mAtStart: round(os.loadavg()[0] ?? 0, 2),
+  };
+}
+
+/** One compare on an idle core, median of five after a warm-up: the unit of signin work. */
+function bcryptCompareMs(): number {
+  const hash = bcrypt.hashSync("measure-compare", ROUNDS);
+  bcrypt.compareSync("measure-compare", hash);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now();
+    bcrypt.compareSync("measure-compare", hash);
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return times[2]!;
+}
+
+/**
+ * Compares per second that the server's own hashing pool reaches right now with nothing else
+ * to do. On an idle machine it matches cores / compare time; when other jobs share the cores
+ * it shows how much of the ceiling was there to be had.
+ */
+async function poolCompareRate(passwords: typeof PasswordsModule): Promise<number> {
+  const hasher = passwords.createPasswordHasher(ROUNDS, { workers: CORES });
+  try {
+    const hash = await hasher.hash("measure-compare");
+    const compareAll = (count: number) =>
+      Promise.all(Array.from({ length: count }, () => hasher.compare("measure-compare", hash)));
+    await compareAll(CORES);
+    const started = performance.now();
+    await compareAll(2 * CORES);
+    return (2 * CORES * 1000) / (performance.now() - started);
+  } finally {
+    await hasher.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const host = machine();
+  const { startEmbeddedDatabase } = (await import(
+    path.join(DIST, "db/embedded-database.js")
+  )) as typeof EmbeddedDatabaseModule;
+  const { withDatabaseName } = (await import(
+    path.join(DIST, "db/connection.js")
+  )) as typeof ConnectionModule;
+  const passwords = (await import(path.join(DIST, "auth/passwords.js"))) as typeof PasswordsModule;
+
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-bench-"));
+  const database = await startEmbeddedDatabase({ dataDir, log });
+  const servers: ServerProcess[] = [];
+  const rows: Row[] = [];
+  const peaks = new Map<string, number>();
+  const notePeak = (server: ServerProcess, bytes: number) =>
+    peaks.set(server.name, Math.max(peaks.get(server.name) ?? 0, bytes));
+
+  // Both Apollo servers use one database, one after the other: the second finds the accounts.
+  const apolloSpec = (passwordWorkers: number): ServerSpec => ({
+    mode: "apollo",
+    distDir: DIST,
+    passwordWorkers,
+    env: {
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      MONGODB_URI: withDatabaseName(database.uri, "bench"),
+      JWT_SECRET: randomBytes(48).toString("base64url"),
+      BCRYPT_ROUNDS: String(ROUNDS),
+      PASSWORD_WORKERS: String(passwordWorkers),
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      LOG_LEVEL: "info",
+    },
+  });
+
+  try {
+    // Measured again right before each storm: other work on a shared machine comes and goes.
+    const bcryptCeilings: Report["bcrypt"] = [];
+    const ceilingText = (c: { perSecond: number; poolPerSecond: number }) =>
+      `bcrypt ceiling ${c.perSecond.toFixed(2)}/s (pool alone just before: ${c.poolPerSecond}/s)`;
+    const measureCeiling = async (before: string) => {
+      const compareMs = bcryptCompareMs();
+      const measured = {
+        before,
+        compareMs: round(compareMs, 1),
+        perSecond: (CORES * 1000) / compareMs,
+        poolPerSecond: round(await poolCompareRate(passwords), 2),
+      };
+      bcryptCeilings.push(measured);
+      log(
+        `bcrypt cost ${ROUNDS}: one compare ${compareMs.toFixed(0)} ms → ceiling ` +
+          `${measured.perSecond.toFixed(2)} signins/s on ${CORES} cores ` +
+          `(the hashing pool alone reaches ${measured.poolPerSecond}/s now)`,
+      );
+      return measured;
+    };
+
+    // 1 and 2. The limit (node:http alone, on this machine, with this load generator), Apollo's
+    // publicContent, and the authorized reads, whose token is verified and nothing read from
+    // the database. Run in turns so that each sees the same background load.
+    const bare = await ServerProcess.start("bare node:http", {
+      mode: "bare-http",
+      distDir: DIST,
+      env: {},
+      passwordWorkers: 0,
+    });
+    servers.push(bare);
+    const apollo = await ServerProcess.start(`apollo, ${CORES} hashing threads`, apolloSpec(CORES));
+    servers.push(apollo);
+
+    // Signups hash too: all at once, they keep every hashing thread busy for a few seconds.
+    await Promise.all(
+      USERS.map((input) => graphql(apollo.url, requestBody(QUERY.signup, { input }))),
+    );
+    const userTokens = await signin(apollo.url, USER);
+    const adminTokens = await signin(apollo.url, ADMIN);
+
+    const publicBody = requestBody(QUERY.publicContent);
+    const expected = await rawResponse(apollo.url, publicBody);
+    const authorizedRead = async (field: "userContent" | "adminContent", token: string) => {
+      const body = requestBody(QUERY[field]);
+      const expectedBody = await rawResponse(apollo.url, body, token);
+      if (!expectedBody.includes(`"${field}"`)) throw new Error(`${field}: ${expectedBody}`);
+      return loadOptions(apollo.url, {
+        body,
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        expectBody: expectedBody,
+      });
+    };
+    const [bareRun, publicRun, userRun, adminRun] = await measureInTurns([
+      { server: bare, options: loadOptions(bare.url, { body: publicBody }) },
+      {
+        server: apollo,
+        options: loadOptions(apollo.url, { body: publicBody, expectBody: expected }),
+      },
+      { server: apollo, options: await authorizedRead("userContent", userTokens.accessToken) },
+      { server: apollo, options: await authorizedRead("adminContent", adminTokens.accessToken) },
+    ]);
+    await bare.stop();
+    const bareRate = bareRun!.result.requests.average;
+    const publicRate = publicRun!.result.requests.average;
+    notePeak(bare, bareRun!.peakRss);
+    notePeak(apollo, publicRun!.peakRss);
+
+    const row = (
+      step: number,
+      scenario: string,
+      server: ServerProcess,
+      run: { result: autocannon.Result; peakRss: number },
+      ratio: number | undefined,
+      ratioOf: string,
+      overrides: Partial<Row> = {},
+    ): Row => {
+      const added: Row = {
+        step,
+        scenario,
+        server: server.name,
+        connections: run.result.connections,
+        rate: undefined,
+        seconds: SECONDS,
+        reqPerSec: round(run.result.requests.average),
+        p50Ms: run.result.latency.p50,
+        p99Ms: run.result.latency.p99,
+        timeouts: run.result.timeouts,
+        errors: errorsOf(run.result),
+        peakRssMB: mb(run.peakRss),
+        ratio: ratio === undefined ? undefined : round(ratio, 2),
+        ratioOf,
+        ...overrides,
+      };
+      rows.push(added);
+      log(
+        `${scenario} [${server.name}]: ${added.reqPerSec} req/s, p50 ${added.p50Ms} ms, p99 ${added.p99Ms} ms, ` +
+          `${added.errors} errors, peak RSS ${added.peakRssMB} MB` +
+          (added.ratio === undefined ? "" : `, ${added.ratio} of ${ratioOf}`) +
+          (added.firstError ? `\n    first error: ${added.firstError}` : ""),
+      );
+      return added;
+    };
+
+    row(1, "bare node:http, fixed JSON body", bare, bareRun!, 1, "itself (the limit)");
+    row(1, "publicContent", apollo, publicRun!, publicRate / bareRate, "bare node:http");
+    for (const [field, run] of [
+      ["userContent", userRun!],
+      ["adminContent", adminRun!],
+    ] as const) {
+      row(
+        2,
+        `${field} (valid token)`,
+        apollo,
+        run,
+        run.result.requests.average / publicRate,
+        "publicContent",
+      );
+    }
+
+    // 3. Signin: bcrypt-bound, so the limit is the cores' compare rate. Its sessions feed step 4.
+    const sessions: Tokens[] = [];
+    const signinCeiling = await measureCeiling("signin row");
+    await apollo.peakRss(true);
+    const storm = await signinStorm(apollo, STORM_SECONDS, sessions);
+    await drained(signinCeiling.compareMs);
+    const stormRss = await apollo.peakRss(false);
+    notePeak(apollo, stormRss);
+    row(
+      3,
+      `signin (bcrypt cost ${ROUNDS})`,
+      apollo,
+      { result: storm.result, peakRss: stormRss },
+      storm.perSecond / signinCeiling.perSecond,
+      ceilingText(signinCeiling),
+      {
+        seconds: STORM_SECONDS,
+        reqPerSec: round(storm.perSecond, 2),
+        errors: errorsOf(storm.result) + storm.failed,
+        firstError: storm.firstError,
+      },
+    );
+
+    // 4. Refresh rotation: every request spends a token and gets the next one. Tokens are
+    // shared by all connections; a connection takes one, and the answer returns its successor.
+    // A request still in flight when the run ends loses its session, so keep spares.
+    for (let i = 0; sessions.length < CONNECTIONS + 10; i++) {
+      sessions.push(await signin(apollo.url, USERS[i % USERS.length]!));
+    }
+    const available = sessions.map((session) => session.refreshToken);
+    let refreshFailures = 0;
+    let refreshError: string | undefined;
+    const refreshRun = await measure(
+      apollo,
+      loadOptions(apollo.url, {
+        requests: [
+          {
+            setupRequest: (request) => ({
+              ...request,
+              body: requestBody(QUERY.refresh, { token: available.shift() ?? "none-left" }),
+            }),
+            onResponse: (status, body) => {
+              const tokens = status === 200 ? tokensIn(body, "refreshToken") : undefined;
+              if (tokens) available.push(tokens.refreshToken);
+              else {
+                refreshFailures += 1;
+                refreshError ??= `${status} ${body.slice(0, 300)}`;
+              }
+            },
+          },
+        ],
+      }),
+      // A warm-up would end with a request in flight on every connection, spending sessions.
+      false,
+    );
+    notePeak(apollo, refreshRun.peakRss);
+    row(
+      4,
+      "refreshToken rotation",
+      apollo,
+      refreshRun,
+      refreshRun.result.requests.average / publicRate,
+      "publicContent",
+      { errors: errorsOf(refreshRun.result) + refreshFailures, firstError: refreshError },
+    );
+
+    // 5. Responsiveness: publicContent at a steady rate, idle and during a signin storm.
+    const probeOptions = (url: string) =>
+      loadOptions(url, {
+        body: publicBody,
+        expectBody: expected,
+        connections: PROBE_CONNECTIONS,
+        overallRate: PROBE_RATE,
+        timeout: PROBE_TIMEOUT_SECONDS,
+      });
+    const idleProbe = await measure(apollo, probeOptions(apollo.url), false);
+    notePeak(apollo, idleProbe.peakRss);
+    const idle = row(
+      5,
+      `publicContent at ${PROBE_RATE}/s, idle`,
+      apollo,
+      idleProbe,
+      1,
+      "itself (reference)",
+      {
+        rate: PROBE_RATE,
+      },
+    );
+
+    const probeDuringStorm = async (server: ServerProcess) => {
+      const ceiling = await measureCeiling(`storm on ${server.name}`);
+      await server.peakRss(true);
+      const stormRunning = signinStorm(server, STORM_SECONDS);
+      // Let the storm fill the hashing queue before probing.
+      await sleep(1000);
+      const probe = await autocannon(probeOptions(server.url));
+      const stormDone = await stormRunning;
+      const peakRss = await server.peakRss(false);
+      notePeak(server, peakRss);
+      row(
+        5,
+        `publicContent at ${PROBE_RATE}/s during a signin storm`,
+        server,
+        { result: probe, peakRss },
+        probe.timeouts > 0 ? undefined : probe.latency.p99 / idle.p99Ms,
+        probe.timeouts > 0
+          ? `no answer within ${PROBE_TIMEOUT_SECONDS} s for ${probe.timeouts} requests`
+          : "idle p99 (×, lower is better)",
+        { rate: PROBE_RATE },
+      );
+      row(
+        5,
+        "↳ the signin storm itself",
+        server,
+        { result: stormDone.result, peakRss },
+        stormDone.perSecond / ceiling.perSecond,
+        ceilingText(ceiling),
+        {
+          seconds: STORM_SECONDS,
+          reqPerSec: round(stormDone.perSecond, 2),
+          errors: errorsOf(stormDone.result) + stormDone.failed,
+          firstError: stormDone.firstError,
+        },
+      );
+      return probe;
+    };
+
+    const withWorkers = await probeDuringStorm(apollo);
+    await apollo.stop();
+
+    const mainThread = await ServerProcess.start(
+      "apollo, hashing on the main thread",
+      apolloSpec(0),
+    );
+    servers.push(mainThread);
+    await probeDuringStorm(mainThread);
+    await mainThread.stop();
+
+    // Targets
+    const find = (step: number, scenario: string) =>
+      rows.find((r) => r.step === step && r.scenario.startsWith(scenario))!;
+    const peakRssMB = mb(Math.max(...peaks.values()));
+    const targets = [
+      {
+        target: "userContent ≥ 90% of publicContent",
+        measured: `${Math.round(find(2, "userContent").ratio! * 100)}%`,
+        pass: find(2, "userContent").ratio! >= 0.9,
+      },
+      {
+        target: "Apollo publicContent ≥ 40% of bare node:http",
+        measured: `${Math.round(find(1, "publicContent").ratio! * 100)}%`,
+        pass: find(1, "publicContent").ratio! >= 0.4,
+      },
+      {
+        target: "signin ≥ 80% of the bcrypt ceiling",
+        measured: `${Math.round(find(3, "signin").ratio! * 100)}%`,
+        pass: find(3, "signin").ratio! >= 0.8,
+      },
+      {
+        target: "publicContent p99 during a signin storm < 20 ms (hashing threads)",
+        measured: `${withWorkers.latency.p99} ms`,
+        pass: withWorkers.timeouts === 0 && withWorkers.latency.p99 < 20,
+      },
+      {
+        target: "peak RSS < 200 MB (each server process)",
+        measured: `${peakRssMB} MB`,
+        pass: peakRssMB < 200,
+      },
+    ];
+
+    const report = {
+      generatedAt: new Date().toISOString(),
+      machine: host,
+      settings: {
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        stormSeconds: STORM_SECONDS,
+        stormSettleSeconds: STORM_SETTLE_SECONDS,
+        probeRate: PROBE_RATE,
+        probeConnections: PROBE_CONNECTIONS,
+        bcryptRounds: ROUNDS,
+        passwordWorkers: CORES,
+        servers: "each in its own child process; autocannon in the bench process",
+      },
+      bcrypt: bcryptCeilings.map((c) => ({ ...c, perSecond: round(c.perSecond, 2) })),
+      rows,
+      targets,
+      peakRssMB,
+      peakRssMBByServer: Object.fromEntries([...peaks].map(([name, bytes]) => [name, mb(bytes)])),
+      wallSeconds: Math.round((Date.now() - started) / 1000),
+    };
+    await writeResults(report);
+    log("");
+    log(markdown(report));
+  } finally {
+    for (const server of servers) await server.stop().catch(() => undefined);
+    await database.stop().catch(() => undefined);
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+interface Report {
+  generatedAt: string;
+  machine: ReturnType<typeof machine>;
+  settings: { connections: number; seconds: number; probeRate: number; bcryptRounds: number };
+  bcrypt: { before: string; compareMs: number; perSecond: number; poolPerSecond: number }[];
+  rows: Row[];
+  targets: { target: string; measured: string; pass: boolean }[];
+  wallSeconds: number;
+}
+
+function markdown(report: Report): string {
+  const { machine: m } = report;
+  const lines = [
+    "# Benchmark results",
+    "",
+    `- ${report.generatedAt}, ${report.wallSeconds} s wall time`,
+    `- ${m.cores} cores (${m.cpuModel}), ${m.memoryMB} MB, Node ${m.node}, ${m.platform}; ` +
+      `load average ${m.loadAverage1mAtStart} at start (other jobs on the machine)`,
+    ...report.bcrypt.map(
+      (c) =>
+        `- bcrypt cost ${report.settings.bcryptRounds} before the ${c.before}: one compare ` +
+        `${c.compareMs} ms → ceiling ${c.perSecond}/s; the hashing pool alone reached ` +
+        `${c.poolPerSecond}/s`,
+    ),
+    "",
+    "| # | scenario | server | conns | req/s | p50 ms | p99 ms | errors | peak RSS MB | ratio | of |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...report.rows
+      .map((r) =>
+        [
+          r.step,
+          r.scenario,
+          r.server,
+          r.rate === undefined ? r.connections : `${r.connections} @ ${r.rate}/s`,
+          r.reqPerSec,
+          r.timeouts > 0 && r.reqPerSec === 0 ? "—" : r.p50Ms,
+          r.timeouts > 0
+            ? `${r.reqPerSec === 0 ? "—" : r.p99Ms}, ${r.timeouts} timed out`
+            : r.p99Ms,
+          r.errors,
+          r.peakRssMB,
+          r.ratio ?? "",
+          r.ratioOf,
+        ].join(" | "),
+      )
+      .map((line) => `| ${line} |`),
+    "",
+    "| target | measured | result |",
+    "|---|---|---|",
+    ...report.targets.map((t) => `| ${t.target} | ${t.measured} | ${t.pass ? "met" : "missed"} |`),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+async function writeResults(report: Report): Promise<void> {
+  await fs.mkdir(RESULTS_DIR, { recursive: true });
+  // Written as Prettier would, so `npm run lint` (prettier --check .) stays clean.
+  const write = async (name: string, text: string) => {
+    const file = path.join(RESULTS_DIR, name);
+    const config = (await prettier.resolveConfig(file)) ?? {};
+    await fs.writeFile(file, await prettier.format(text, { ...config, filepath: file }));
+  };
+  await write("latest.json", JSON.stringify(report, null, 2));
+  await write("latest.md", markdown(report));
+  log(`wrote ${path.relative(ROOT, RESULTS_DIR)}/latest.md and latest.json`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
