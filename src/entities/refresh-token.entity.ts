@@ -11,14 +11,16 @@ import { Types } from "mongoose";
  * replayed (spent) token looks like, and is treated as reuse.
  */
 @modelOptions({ schemaOptions: { collection: "refresh_tokens" } })
-@index({ tokenHash: 1 }, { unique: true })
 @index({ parentHash: 1 }, { unique: true })
 @index({ sessionId: 1 })
 export class RefreshToken {
-  readonly _id!: Types.ObjectId;
-
-  @prop({ required: true })
-  tokenHash!: string;
+  /**
+   * The token's SHA-256 hash (hex). Being the _id makes the lookup on every refresh a primary
+   * key lookup, which every MongoDB-compatible server serves fast (some answer queries on
+   * secondary indexes by scanning).
+   */
+  @prop({ type: String, required: true })
+  _id!: string;
 
   /** hash of the token this one replaced, or "session:<id>" for the first token of a session. */
   @prop({ required: true })

@@ -81,14 +81,14 @@ export class AuthService {
     if (session.revoked) {
       // A spent token stays a replay even after its session ended (for instance, ended by the
       // replay before it): the client should hear REUSED, not a generic INVALID.
-      const spent = await RefreshTokenModel.exists({ parentHash: presented.tokenHash });
+      const spent = await RefreshTokenModel.exists({ parentHash: presented._id });
       throw unauthenticated(spent ? "REFRESH_TOKEN_REUSED" : "REFRESH_TOKEN_INVALID");
     }
 
     const now = new Date();
     if (presented.expiresAt <= now || session.expiresAt <= now) {
       // An expired token that was also spent is still a replay: treat it as one.
-      if (await RefreshTokenModel.exists({ parentHash: presented.tokenHash })) {
+      if (await RefreshTokenModel.exists({ parentHash: presented._id })) {
         await this.revokeSession(session._id, "REUSE_DETECTED");
         throw unauthenticated("REFRESH_TOKEN_REUSED");
       }
@@ -101,7 +101,7 @@ export class AuthService {
     let next: { token: string; expiresAt: Date };
     try {
       next = await this.issueRefreshToken({
-        parentHash: presented.tokenHash,
+        parentHash: presented._id,
         sessionId: session._id,
         userId: user._id,
         sessionExpiresAt: session.expiresAt,
@@ -144,9 +144,7 @@ export class AuthService {
 
   private async findToken(refreshToken: string) {
     if (refreshToken.length === 0 || refreshToken.length > MAX_REFRESH_TOKEN_LENGTH) return null;
-    return RefreshTokenModel.findOne({ tokenHash: hashRefreshToken(refreshToken) })
-      .lean()
-      .exec();
+    return RefreshTokenModel.findById(hashRefreshToken(refreshToken)).lean().exec();
   }
 
   private async startSession(user: UserDocument): Promise<AuthResult> {
@@ -178,7 +176,7 @@ export class AuthService {
     const inactivityDeadline = args.now.getTime() + this.policy.refreshTokenTtlSeconds * 1000;
     const expiresAt = new Date(Math.min(inactivityDeadline, args.sessionExpiresAt.getTime()));
     await RefreshTokenModel.create({
-      tokenHash: hashRefreshToken(token),
+      _id: hashRefreshToken(token),
       parentHash: args.parentHash,
       sessionId: args.sessionId,
       userId: args.userId,
