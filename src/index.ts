@@ -59,6 +59,11 @@ async function main(): Promise<void> {
         { database: describeUri(uri), retryInMs: delayMs, error: (error as Error).message },
         "database unreachable; retrying",
       ),
+    onHungHealthCheck: () =>
+      logger.warn(
+        { database: describeUri(uri) },
+        "database health check hung; reconnecting with a new client",
+      ),
   }).then(
     () => logger.info({ database: describeUri(uri) }, "database connected"),
     () => undefined,

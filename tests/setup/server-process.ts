@@ -176,7 +176,7 @@ export async function spawnServer(options: SpawnOptions = {}): Promise<ServerPro
       }
     });
 
-  const describe = () =>
+  const report = () =>
     `server process ${child.pid}\n--- stdout ---\n${lines.join("\n")}\n--- stderr ---\n${stderr}`;
 
   const waitForMessage = (pattern: RegExp, timeoutMs = 10_000) =>
@@ -188,12 +188,12 @@ export async function spawnServer(options: SpawnOptions = {}): Promise<ServerPro
           resolve(found);
         } else if (hasExited || child.exitCode !== null || child.signalCode !== null) {
           done();
-          reject(new Error(`exited before logging ${pattern}: ${describe()}`));
+          reject(new Error(`exited before logging ${pattern}: ${report()}`));
         }
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms: ${describe()}`));
+        reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms: ${report()}`));
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
