@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
-import express, { Router, type Request, type Response } from "express";
+import { Router, type Request, type Response } from "express";
+import { sendBundlePage, serveBundleAssets } from "./vite-bundle";
 
 /** Where the bundle's files are served; ide/vite.config.mts builds with this as its base. */
 export const IDE_ASSETS_PATH = "/graphql-ide";
@@ -33,9 +33,6 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
 ].join("; ");
 
-/** Vite puts a content hash in every file name under assets/: they never change. */
-const IMMUTABLE = "public, max-age=31536000, immutable";
-
 /**
  * A browser navigating to /graphql gets the IDE; GraphQL clients get GraphQL. An Accept header
  * that ranks JSON first or equal (curl's *\/*, fetch's default, every GraphQL client) is not a
@@ -60,22 +57,9 @@ function wantsIdePage(req: Request): boolean {
 export function ideRouter(options: IdeRouterOptions = {}): Router {
   const ideDir = options.ideDir ?? DEFAULT_IDE_DIR;
   const graphqlPath = options.graphqlPath ?? "/graphql";
-  const indexHtml = path.join(ideDir, "index.html");
   const router = Router();
 
-  router.use(
-    IDE_ASSETS_PATH,
-    express.static(ideDir, {
-      index: false,
-      fallthrough: true,
-      setHeaders(res, filePath) {
-        res.setHeader("X-Content-Type-Options", "nosniff");
-        if (filePath.startsWith(path.join(ideDir, "assets") + path.sep)) {
-          res.setHeader("Cache-Control", IMMUTABLE);
-        }
-      },
-    }),
-  );
+  router.use(IDE_ASSETS_PATH, serveBundleAssets(ideDir));
 
   // router.use, not router.get: a route would make the router answer OPTIONS /graphql itself,
   // and CORS preflights would never reach the cors middleware.
@@ -83,20 +67,11 @@ export function ideRouter(options: IdeRouterOptions = {}): Router {
     const isPageRequest = (req.method === "GET" || req.method === "HEAD") && req.path === "/";
     if (!isPageRequest || !wantsIdePage(req)) return next();
     res.vary("Accept");
-    // Checked per request, not once: `npm run build:ide` may run while the server is up.
-    if (!existsSync(indexHtml)) {
-      res
-        .status(503)
-        .type("text/plain")
-        .send("The GraphQL IDE is not built. Run `npm run build:ide`, then reload.\n");
-      return;
-    }
-    res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Referrer-Policy", "no-referrer");
-    // index.html names the current hashed bundle: revalidate it so a rebuild shows at once.
-    res.setHeader("Cache-Control", "no-cache");
-    res.sendFile(indexHtml);
+    sendBundlePage(res, {
+      distDir: ideDir,
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      buildScript: "build:ide",
+    });
   });
 
   return router;

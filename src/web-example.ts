@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
-import express, { Router, type Request, type Response } from "express";
+import { Router, type Request, type Response } from "express";
+import { sendBundlePage, serveBundleAssets } from "./vite-bundle";
 
 /** The path examples/web/vite.config.mts builds for (its `base`). */
 export const WEB_EXAMPLE_PATH = "/app";
@@ -28,9 +28,6 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'none'",
 ].join("; ");
 
-/** Vite puts a content hash in every file name under assets/: they never change. */
-const IMMUTABLE = "public, max-age=31536000, immutable";
-
 /**
  * Serves the built example app (examples/web) at /app/, same origin as /graphql, so its
  * SameSite=Strict refresh cookie is sent without any CORS. For development: `npm start` shows
@@ -38,21 +35,9 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
  */
 export function webExampleRouter(options: WebExampleRouterOptions = {}): Router {
   const distDir = options.distDir ?? DEFAULT_WEB_EXAMPLE_DIR;
-  const indexHtml = path.join(distDir, "index.html");
   const router = Router();
 
-  router.use(
-    WEB_EXAMPLE_PATH,
-    express.static(distDir, {
-      index: false,
-      setHeaders(res, filePath) {
-        res.setHeader("X-Content-Type-Options", "nosniff");
-        if (filePath.startsWith(path.join(distDir, "assets") + path.sep)) {
-          res.setHeader("Cache-Control", IMMUTABLE);
-        }
-      },
-    }),
-  );
+  router.use(WEB_EXAMPLE_PATH, serveBundleAssets(distDir));
 
   // Every other page under /app/ is the single-page app; a missing asset stays a 404.
   // router.use, not router.get: a route would also answer OPTIONS by itself.
@@ -66,19 +51,11 @@ export function webExampleRouter(options: WebExampleRouterOptions = {}): Router 
       res.redirect(301, `${WEB_EXAMPLE_PATH}/${req.originalUrl.slice(pathname.length)}`);
       return;
     }
-    if (!existsSync(indexHtml)) {
-      res
-        .status(503)
-        .type("text/plain")
-        .send("The example app is not built. Run `npm run build:web`, then reload.\n");
-      return;
-    }
-    res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Referrer-Policy", "no-referrer");
-    // index.html names the current hashed bundle: revalidate it so a rebuild shows at once.
-    res.setHeader("Cache-Control", "no-cache");
-    res.sendFile(indexHtml);
+    sendBundlePage(res, {
+      distDir,
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      buildScript: "build:web",
+    });
   });
 
   return router;
