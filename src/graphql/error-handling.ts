@@ -1,0 +1,143 @@
+import type { ApolloServerPlugin } from "@apollo/server";
+import { unwrapResolverError } from "@apollo/server/errors";
+import type { ErrorRequestHandler } from "express";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import type { Context } from "../context";
+import { isDatabaseUnavailableError } from "../db/mongo-errors";
+import { serviceUnavailable } from "../errors";
+import type { Logger } from "../logger";
+
+/*
+ * What a client may read of an error, and what only the log may: the masking, the request id
+ * that links the two, and JSON answers for bodies express cannot parse.
+ */
+
+/**
+ * What was actually thrown, below the GraphQLErrors that graphql-js (locatedError) and Apollo
+ * (context creation, plugins) wrap around it.
+ */
+function rootCause(error: unknown): unknown {
+  let current = unwrapResolverError(error);
+  while (current instanceof GraphQLError && current.originalError) current = current.originalError;
+  return current;
+}
+
+/**
+ * True for errors no one meant a client to read: anything but our own GraphQLErrors,
+ * graphql-js's parse/validation errors and Apollo's coded errors (BAD_USER_INPUT for bad
+ * variables, BAD_REQUEST, ...). A thrown Error's message may hold internals.
+ */
+function isUnexpected(error: unknown, code: unknown): boolean {
+  if (code !== undefined && code !== "INTERNAL_SERVER_ERROR") return false;
+  return !(rootCause(error) instanceof GraphQLError);
+}
+
+/** Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is. */
+export function formatError() {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    if (isDatabaseUnavailableError(rootCause(error))) {
+      const unavailable = serviceUnavailable();
+      return {
+        message: unavailable.message,
+        path: formatted.path,
+        extensions: unavailable.extensions,
+      };
+    }
+    const code = formatted.extensions?.code;
+    if (
+      (code === undefined || code === "INTERNAL_SERVER_ERROR") &&
+      formatted.path === undefined &&
+      rootCause(error) instanceof GraphQLError
+    ) {
+      // graphql-js and Apollo refuse some requests with an uncoded GraphQLError (a subscription
+      // on a schema without them, say); Apollo would label that a server fault. It is the
+      // request's.
+      return { ...formatted, extensions: { ...formatted.extensions, code: "BAD_REQUEST" } };
+    }
+    if (!isUnexpected(error, code)) return formatted;
+    // Logged with the request id by errorLoggingPlugin, which sees the request's context.
+    return {
+      message: "Internal server error.",
+      path: formatted.path,
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    };
+  };
+}
+
+/**
+ * Logs what formatError masks, with the request id the client gets in x-request-id and in
+ * extensions.requestId, so a user's report leads to the stack trace.
+ */
+export function errorLoggingPlugin(logger: Logger): ApolloServerPlugin<Context> {
+  return {
+    async contextCreationDidFail({ error }) {
+      logger.error({ err: error }, "unexpected error while reading a request");
+    },
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ contextValue, errors }) {
+          for (const error of errors) {
+            const cause = rootCause(error);
+            const details = { requestId: contextValue.requestId, path: error.path };
+            if (isDatabaseUnavailableError(cause)) {
+              logger.warn({ ...details, err: cause }, "database unavailable");
+            } else if (isUnexpected(error, error.extensions?.code)) {
+              logger.error({ ...details, err: cause }, "unexpected error in a resolver");
+            }
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Puts the request id on masked errors so a user's report can be matched with the log line. */
+export const requestIdPlugin: ApolloServerPlugin<Context> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ contextValue, response }) {
+        response.http.headers.set("x-request-id", contextValue.requestId);
+        if (response.body.kind !== "single") return;
+        const errors = response.body.singleResult.errors;
+        if (!errors) return;
+        response.body.singleResult.errors = errors.map((e) =>
+          e.extensions?.code === "INTERNAL_SERVER_ERROR"
+            ? { ...e, extensions: { ...e.extensions, requestId: contextValue.requestId } }
+            : e,
+        );
+      },
+    };
+  },
+};
+
+/** express answers a body it can't parse with an HTML page; GraphQL clients expect JSON. */
+export const jsonErrorHandler =
+  (bodyLimitBytes: number, logger: Logger): ErrorRequestHandler =>
+  (error, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    const err = error as { status?: number; type?: string };
+    const status =
+      typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
+    const message =
+      err.type === "entity.too.large"
+        ? `Request body is larger than ${bodyLimitBytes} bytes.`
+        : err.type === "entity.parse.failed"
+          ? "Request body is not valid JSON."
+          : status < 500
+            ? "Bad request."
+            : "Internal server error.";
+    if (status >= 500) logger.error({ err: error }, "unexpected error outside GraphQL");
+    res
+      .status(status)
+      .type("application/json")
+      .send(
+        JSON.stringify({
+          errors: [
+            {
+              message,
+              extensions: { code: status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR" },
+            },
+          ],
+        }),
+      );
+  };
