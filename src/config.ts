@@ -95,142 +95,135 @@ const flag = (name: string) =>
       .optional(),
   );
 
-const envSchema = z
-  .object({
-    NODE_ENV: z.preprocess(
-      emptyAsUndefined,
-      z
-        .enum(["development", "production", "test"], {
-          message: "NODE_ENV must be development, production or test",
-        })
-        .default("development"),
-    ),
-    PORT: z.preprocess(
-      emptyAsUndefined,
-      z.coerce
-        .number({ message: "PORT must be a number" })
-        .int("PORT must be a whole number")
-        .min(0, "PORT must be between 0 and 65535")
-        .max(65535, "PORT must be between 0 and 65535")
-        .default(4000),
-    ),
-    HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
-    MONGODB_URI: z.preprocess(
-      emptyAsUndefined,
-      z
-        .string()
-        .regex(/^mongodb(\+srv)?:\/\//, "MONGODB_URI must start with mongodb:// or mongodb+srv://")
-        .optional(),
-    ),
-    JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
-    JWT_ISSUER: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
-    JWT_AUDIENCE: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
-    ACCESS_TOKEN_TTL: seconds("ACCESS_TOKEN_TTL", 900),
-    REFRESH_TOKEN_TTL: seconds("REFRESH_TOKEN_TTL", 604_800),
-    SESSION_MAX_AGE: seconds("SESSION_MAX_AGE", 2_592_000),
-    BCRYPT_ROUNDS: z.preprocess(
-      emptyAsUndefined,
-      z.coerce
-        .number({ message: "BCRYPT_ROUNDS must be a number" })
-        .int("BCRYPT_ROUNDS must be a whole number")
-        .min(4, "BCRYPT_ROUNDS must be between 4 and 15")
-        .max(15, "BCRYPT_ROUNDS must be between 4 and 15")
-        .default(12),
-    ),
-    ADMIN_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
-    ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.string().optional()),
-    ADMIN_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
-    CORS_ORIGINS: z.preprocess(emptyAsUndefined, z.string().default("")),
-    TRUST_PROXY: z.preprocess(emptyAsUndefined, z.string().default("false")),
-    GRAPHQL_MAX_DEPTH: count("GRAPHQL_MAX_DEPTH", 15),
-    GRAPHQL_MAX_ALIASES: count("GRAPHQL_MAX_ALIASES", 15, 0),
-    GRAPHQL_MAX_COST: count("GRAPHQL_MAX_COST", 1000),
-    GRAPHQL_MAX_STRING_LENGTH: count("GRAPHQL_MAX_STRING_LENGTH", 1024),
-    BODY_LIMIT_BYTES: count("BODY_LIMIT_BYTES", 102_400, 1024, 10_485_760),
-    ALLOW_BATCHED_REQUESTS: flag("ALLOW_BATCHED_REQUESTS"),
-    GRAPHQL_INTROSPECTION: flag("GRAPHQL_INTROSPECTION"),
-    GRAPHQL_IDE: flag("GRAPHQL_IDE"),
-    COOKIE_SECURE: flag("COOKIE_SECURE"),
-    SIGNIN_MAX_FAILURES: count("SIGNIN_MAX_FAILURES", 5),
-    SIGNIN_MAX_FAILURES_PER_IP: count("SIGNIN_MAX_FAILURES_PER_IP", 50),
-    SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
-    SIGNIN_LOCKOUT_BASE: seconds("SIGNIN_LOCKOUT_BASE", 60),
-    SIGNIN_LOCKOUT_MAX: seconds("SIGNIN_LOCKOUT_MAX", 900),
-    PASSWORD_WORKERS: z.preprocess(
-      emptyAsUndefined,
-      z.coerce
-        .number({ message: "PASSWORD_WORKERS must be a number" })
-        .int("PASSWORD_WORKERS must be a whole number")
-        .min(0, "PASSWORD_WORKERS must be between 0 and 64")
-        .max(64, "PASSWORD_WORKERS must be between 0 and 64")
-        .optional(),
-    ),
-    SHUTDOWN_TIMEOUT: seconds("SHUTDOWN_TIMEOUT", 10),
-    LOG_LEVEL: z.preprocess(
-      emptyAsUndefined,
-      z
-        .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
-          message: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",
-        })
-        .optional(),
-    ),
-  })
-  .superRefine((env, ctx) => {
-    const production = env.NODE_ENV === "production";
-    if (production && !env.JWT_SECRET) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["JWT_SECRET"],
-        message: "JWT_SECRET is required when NODE_ENV=production",
-      });
+const envSchema = z.object({
+  NODE_ENV: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["development", "production", "test"], {
+        message: "NODE_ENV must be development, production or test",
+      })
+      .default("development"),
+  ),
+  PORT: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: "PORT must be a number" })
+      .int("PORT must be a whole number")
+      .min(0, "PORT must be between 0 and 65535")
+      .max(65535, "PORT must be between 0 and 65535")
+      .default(4000),
+  ),
+  HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
+  MONGODB_URI: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, "MONGODB_URI must start with mongodb:// or mongodb+srv://")
+      .optional(),
+  ),
+  JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
+  JWT_ISSUER: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
+  JWT_AUDIENCE: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
+  ACCESS_TOKEN_TTL: seconds("ACCESS_TOKEN_TTL", 900),
+  REFRESH_TOKEN_TTL: seconds("REFRESH_TOKEN_TTL", 604_800),
+  SESSION_MAX_AGE: seconds("SESSION_MAX_AGE", 2_592_000),
+  BCRYPT_ROUNDS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: "BCRYPT_ROUNDS must be a number" })
+      .int("BCRYPT_ROUNDS must be a whole number")
+      .min(4, "BCRYPT_ROUNDS must be between 4 and 15")
+      .max(15, "BCRYPT_ROUNDS must be between 4 and 15")
+      .default(12),
+  ),
+  ADMIN_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
+  ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.string().optional()),
+  ADMIN_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
+  CORS_ORIGINS: z.preprocess(emptyAsUndefined, z.string().default("")),
+  TRUST_PROXY: z.preprocess(emptyAsUndefined, z.string().default("false")),
+  GRAPHQL_MAX_DEPTH: count("GRAPHQL_MAX_DEPTH", 15),
+  GRAPHQL_MAX_ALIASES: count("GRAPHQL_MAX_ALIASES", 15, 0),
+  GRAPHQL_MAX_COST: count("GRAPHQL_MAX_COST", 1000),
+  GRAPHQL_MAX_STRING_LENGTH: count("GRAPHQL_MAX_STRING_LENGTH", 1024),
+  BODY_LIMIT_BYTES: count("BODY_LIMIT_BYTES", 102_400, 1024, 10_485_760),
+  ALLOW_BATCHED_REQUESTS: flag("ALLOW_BATCHED_REQUESTS"),
+  GRAPHQL_INTROSPECTION: flag("GRAPHQL_INTROSPECTION"),
+  GRAPHQL_IDE: flag("GRAPHQL_IDE"),
+  COOKIE_SECURE: flag("COOKIE_SECURE"),
+  SIGNIN_MAX_FAILURES: count("SIGNIN_MAX_FAILURES", 5),
+  SIGNIN_MAX_FAILURES_PER_IP: count("SIGNIN_MAX_FAILURES_PER_IP", 50),
+  SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
+  SIGNIN_LOCKOUT_BASE: seconds("SIGNIN_LOCKOUT_BASE", 60),
+  SIGNIN_LOCKOUT_MAX: seconds("SIGNIN_LOCKOUT_MAX", 900),
+  PASSWORD_WORKERS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: "PASSWORD_WORKERS must be a number" })
+      .int("PASSWORD_WORKERS must be a whole number")
+      .min(0, "PASSWORD_WORKERS must be between 0 and 64")
+      .max(64, "PASSWORD_WORKERS must be between 0 and 64")
+      .optional(),
+  ),
+  SHUTDOWN_TIMEOUT: seconds("SHUTDOWN_TIMEOUT", 10),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+        message: "LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent",
+      })
+      .optional(),
+  ),
+});
+
+const given = (value: string | undefined): string | undefined =>
+  value === undefined || value.trim() === "" ? undefined : value;
+
+const wholeNumber = (value: string | undefined, fallback: number): number | undefined => {
+  const text = given(value);
+  if (text === undefined) return fallback;
+  return /^\d+$/.test(text.trim()) ? Number(text) : undefined;
+};
+
+/**
+ * Rules that tie variables together. They read the raw environment, so they are reported
+ * together with the per-variable problems instead of only once those are fixed.
+ */
+function crossFieldProblems(env: Env): string[] {
+  const problems: string[] = [];
+  const production = given(env.NODE_ENV)?.trim() === "production";
+  const secret = given(env.JWT_SECRET);
+  if (production && secret === undefined) {
+    problems.push("JWT_SECRET is required when NODE_ENV=production");
+  }
+  if (secret !== undefined && secret.length < 32) {
+    // A short HMAC secret can be brute-forced offline from any one token.
+    problems.push("JWT_SECRET must be at least 32 characters");
+  }
+  if (production && given(env.MONGODB_URI) === undefined) {
+    problems.push("MONGODB_URI is required when NODE_ENV=production");
+  }
+  const rounds = wholeNumber(env.BCRYPT_ROUNDS, 12);
+  if (production && rounds !== undefined && rounds < 10) {
+    problems.push("BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production");
+  }
+  const admin = [env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD].map(given);
+  if (admin.some((v) => v !== undefined) && !admin.every((v) => v !== undefined)) {
+    problems.push("ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together");
+  }
+  const refreshTtl = wholeNumber(env.REFRESH_TOKEN_TTL, 604_800);
+  const sessionMaxAge = wholeNumber(env.SESSION_MAX_AGE, 2_592_000);
+  if (refreshTtl !== undefined && sessionMaxAge !== undefined && refreshTtl > sessionMaxAge) {
+    problems.push("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE");
+  }
+  for (const origin of splitList(env.CORS_ORIGINS ?? "")) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      problems.push(
+        `CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com`,
+      );
     }
-    if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {
-      // A short HMAC secret can be brute-forced offline from any one token.
-      ctx.addIssue({
-        code: "custom",
-        path: ["JWT_SECRET"],
-        message: "JWT_SECRET must be at least 32 characters",
-      });
-    }
-    if (production && !env.MONGODB_URI) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["MONGODB_URI"],
-        message: "MONGODB_URI is required when NODE_ENV=production",
-      });
-    }
-    if (production && env.BCRYPT_ROUNDS < 10) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["BCRYPT_ROUNDS"],
-        message: "BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production",
-      });
-    }
-    const admin = [env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD];
-    if (admin.some((v) => v !== undefined) && !admin.every((v) => v !== undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["ADMIN_USERNAME"],
-        message: "ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
-      });
-    }
-    if (env.REFRESH_TOKEN_TTL > env.SESSION_MAX_AGE) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["REFRESH_TOKEN_TTL"],
-        message: "REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE",
-      });
-    }
-    for (const origin of splitList(env.CORS_ORIGINS)) {
-      if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["CORS_ORIGINS"],
-          message: `CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com`,
-        });
-      }
-    }
-  });
+  }
+  return problems;
+}
 
 function parseTrustProxy(value: string): boolean | number | readonly string[] {
   const trimmed = value.trim().toLowerCase();
@@ -253,10 +246,11 @@ function splitList(value: string): string[] {
  */
 export function loadConfig(env: Env = process.env): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => issue.message);
-    throw new ConfigError([...new Set(problems)]);
-  }
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => issue.message)),
+    ...crossFieldProblems(env),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const e = parsed.data;
   const secretGenerated = e.JWT_SECRET === undefined;
   const production = e.NODE_ENV === "production";

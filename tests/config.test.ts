@@ -1,0 +1,93 @@
+import { spawn } from "node:child_process";
+import { ConfigError, loadConfig } from "../src/config";
+import { SERVER_SCRIPT } from "./setup/server-process";
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe("configuration from the environment", () => {
+  it("has working defaults outside production, with a random JWT secret per start", () => {
+    const first = loadConfig({});
+    const second = loadConfig({});
+    expect(first).toMatchObject({
+      nodeEnv: "development",
+      port: 4000,
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 604_800,
+      sessionMaxAgeSeconds: 2_592_000,
+      bcryptRounds: 12,
+      mongodbUri: undefined,
+      corsOrigins: [],
+    });
+    expect(first.jwt.secretGenerated).toBe(true);
+    expect(first.jwt.secret.length).toBeGreaterThanOrEqual(32);
+    expect(second.jwt.secret).not.toBe(first.jwt.secret);
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+
+  it("lists every invalid value at once, one line each", () => {
+    const problems = problemsOf({
+      PORT: "eighty",
+      ACCESS_TOKEN_TTL: "-5",
+      BCRYPT_ROUNDS: "40",
+      JWT_SECRET: "short",
+      MONGODB_URI: "postgres://nope",
+      CORS_ORIGINS: "not an origin",
+      ADMIN_USERNAME: "admin",
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^PORT must be a number/),
+      expect.stringMatching(/^MONGODB_URI must start with mongodb:\/\//),
+      expect.stringMatching(/^ACCESS_TOKEN_TTL must be greater than 0/),
+      expect.stringMatching(/^BCRYPT_ROUNDS must be between 4 and 15/),
+      expect.stringMatching(/^JWT_SECRET must be at least 32 characters/),
+      expect.stringMatching(/^ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together/),
+      expect.stringMatching(/^CORS_ORIGINS entry "not an origin"/),
+    ]);
+  });
+
+  it("requires a JWT secret and a database in production, and a real bcrypt cost", () => {
+    const problems = problemsOf({ NODE_ENV: "production", BCRYPT_ROUNDS: "8" });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "JWT_SECRET is required when NODE_ENV=production",
+        "MONGODB_URI is required when NODE_ENV=production",
+        "BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production",
+      ]),
+    );
+  });
+
+  it("turns introspection and the IDE off in production unless asked for", () => {
+    const production = {
+      NODE_ENV: "production",
+      JWT_SECRET: "x".repeat(32),
+      MONGODB_URI: "mongodb://127.0.0.1:27017/auth",
+    };
+    expect(loadConfig(production).graphql).toMatchObject({ introspection: false, ide: false });
+    expect(
+      loadConfig({ ...production, GRAPHQL_INTROSPECTION: "true", GRAPHQL_IDE: "true" }).graphql,
+    ).toMatchObject({ introspection: true, ide: true });
+  });
+
+  it("stops the server with one line per problem and exit code 1", async () => {
+    const child = spawn(process.execPath, [SERVER_SCRIPT], {
+      env: { PATH: process.env.PATH ?? "", PORT: "99999", SESSION_MAX_AGE: "soon" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(1);
+    expect(stderr.trim().split("\n")).toEqual([
+      "config: PORT must be between 0 and 65535",
+      "config: SESSION_MAX_AGE must be a whole number of seconds",
+    ]);
+  });
+});
