@@ -10,4 +10,5 @@ module.exports = {
   setupFiles: ["<rootDir>/tests/setup/reflect-metadata.ts"],
   testTimeout: 30000,
   maxWorkers: 2,
+  reporters: ["default", "<rootDir>/tests/setup/summary-reporter.js"],
 };
