@@ -74,6 +74,10 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
     // Refuses GET queries and simple-request content types, so a page on another origin
     // cannot make a browser run a mutation with the user's cookies.
     csrfPrevention: true,
+    // src/index.ts owns SIGTERM/SIGINT (drain, close the database, stop the embedded one).
+    // Apollo's own handlers, on by default outside NODE_ENV=test, raced it and left the
+    // process hanging in apollo.stop() after a signal.
+    stopOnTerminationSignals: false,
     allowBatchedHttpRequests: config.graphql.allowBatchedRequests,
     // Automatic persisted queries would let a client park documents in server memory; no
     // client of an auth server needs them.

@@ -30,7 +30,14 @@ describe("process lifecycle", () => {
   it("SIGTERM during a slow signin lets the signin finish, then exits 0 and stops listening", async () => {
     // Cost 12 on the main thread of a busy machine: a signin takes a few hundred ms at least.
     const server = await spawnServer({
-      env: { MONGODB_URI: databaseUri(), BCRYPT_ROUNDS: "12", PASSWORD_WORKERS: "1" },
+      // Production and development, not test: Apollo installs its own signal handlers outside
+      // NODE_ENV=test, and those once left the process hanging after SIGTERM.
+      env: {
+        NODE_ENV: "production",
+        MONGODB_URI: databaseUri(),
+        BCRYPT_ROUNDS: "12",
+        PASSWORD_WORKERS: "1",
+      },
     });
     // The server listens before its database is connected (it serves /readyz meanwhile).
     await server.waitForMessage(/^database connected/);
@@ -61,7 +68,9 @@ describe("process lifecycle", () => {
   }, 60_000);
 
   it("SIGINT exits 0 too", async () => {
-    const server = await spawnServer({ env: { MONGODB_URI: databaseUri() } });
+    const server = await spawnServer({
+      env: { NODE_ENV: "development", MONGODB_URI: databaseUri() },
+    });
     expect(expectData(await server.execute(PublicContentDocument)).publicContent).toBe(
       "Public Content.",
     );
@@ -73,7 +82,7 @@ describe("process lifecycle", () => {
     const cwd = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-embedded-"));
     try {
       const server = await spawnServer({
-        env: { MONGODB_URI: undefined },
+        env: { NODE_ENV: "development", MONGODB_URI: undefined },
         cwd,
         readyTimeoutMs: 60_000,
       });
