@@ -62,6 +62,9 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** Defaults that both the schema and the cross-variable rules need. */
+const DEFAULTS = { bcryptRounds: 12, refreshTokenTtl: 604_800, sessionMaxAge: 2_592_000 } as const;
+
 const emptyAsUndefined = (value: unknown) =>
   typeof value === "string" && value.trim() === "" ? undefined : value;
 
@@ -104,15 +107,7 @@ const envSchema = z.object({
       })
       .default("development"),
   ),
-  PORT: z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number({ message: "PORT must be a number" })
-      .int("PORT must be a whole number")
-      .min(0, "PORT must be between 0 and 65535")
-      .max(65535, "PORT must be between 0 and 65535")
-      .default(4000),
-  ),
+  PORT: count("PORT", 4000, 0, 65535),
   HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
   MONGODB_URI: z.preprocess(
     emptyAsUndefined,
@@ -125,17 +120,9 @@ const envSchema = z.object({
   JWT_ISSUER: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
   JWT_AUDIENCE: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
   ACCESS_TOKEN_TTL: seconds("ACCESS_TOKEN_TTL", 900),
-  REFRESH_TOKEN_TTL: seconds("REFRESH_TOKEN_TTL", 604_800),
-  SESSION_MAX_AGE: seconds("SESSION_MAX_AGE", 2_592_000),
-  BCRYPT_ROUNDS: z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number({ message: "BCRYPT_ROUNDS must be a number" })
-      .int("BCRYPT_ROUNDS must be a whole number")
-      .min(4, "BCRYPT_ROUNDS must be between 4 and 15")
-      .max(15, "BCRYPT_ROUNDS must be between 4 and 15")
-      .default(12),
-  ),
+  REFRESH_TOKEN_TTL: seconds("REFRESH_TOKEN_TTL", DEFAULTS.refreshTokenTtl),
+  SESSION_MAX_AGE: seconds("SESSION_MAX_AGE", DEFAULTS.sessionMaxAge),
+  BCRYPT_ROUNDS: count("BCRYPT_ROUNDS", DEFAULTS.bcryptRounds, 4, 15),
   ADMIN_USERNAME: z.preprocess(emptyAsUndefined, z.string().optional()),
   ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.string().optional()),
   ADMIN_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
@@ -202,7 +189,7 @@ function crossFieldProblems(env: Env): string[] {
   if (production && given(env.MONGODB_URI) === undefined) {
     problems.push("MONGODB_URI is required when NODE_ENV=production");
   }
-  const rounds = wholeNumber(env.BCRYPT_ROUNDS, 12);
+  const rounds = wholeNumber(env.BCRYPT_ROUNDS, DEFAULTS.bcryptRounds);
   if (production && rounds !== undefined && rounds < 10) {
     problems.push("BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production");
   }
@@ -210,8 +197,8 @@ function crossFieldProblems(env: Env): string[] {
   if (admin.some((v) => v !== undefined) && !admin.every((v) => v !== undefined)) {
     problems.push("ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together");
   }
-  const refreshTtl = wholeNumber(env.REFRESH_TOKEN_TTL, 604_800);
-  const sessionMaxAge = wholeNumber(env.SESSION_MAX_AGE, 2_592_000);
+  const refreshTtl = wholeNumber(env.REFRESH_TOKEN_TTL, DEFAULTS.refreshTokenTtl);
+  const sessionMaxAge = wholeNumber(env.SESSION_MAX_AGE, DEFAULTS.sessionMaxAge);
   if (refreshTtl !== undefined && sessionMaxAge !== undefined && refreshTtl > sessionMaxAge) {
     problems.push("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE");
   }

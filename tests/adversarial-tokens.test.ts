@@ -12,6 +12,7 @@ import jwt from "jsonwebtoken";
 import mongoose from "mongoose";
 import { ADMIN, uniqueName, useTestServer } from "./setup/kit";
 import { TEST_JWT_SECRET } from "./setup/test-server";
+import { answerOf, dataOf, LEAK, type Answer } from "./setup/raw-answers";
 
 /**
  * Forged, tampered and oddly presented access tokens, all aimed at an ADMIN-only mutation
@@ -32,12 +33,6 @@ const SET_ROLES = `mutation AdvTokSetRoles($userId: ID!, $roles: [Role!]!) {
 }`;
 const ADMIN_CONTENT = "{ adminContent }";
 
-interface Answer {
-  status: number;
-  contentType: string;
-  text: string;
-}
-
 interface Refusal {
   code: string;
   reason?: string;
@@ -45,8 +40,6 @@ interface Refusal {
 
 const TOKEN_INVALID: Refusal = { code: "UNAUTHENTICATED", reason: "TOKEN_INVALID" };
 const FORBIDDEN: Refusal = { code: "FORBIDDEN" };
-
-const LEAK = /<html|<!doctype|\n\s+at |\bat [\w.<>]+ \(|stacktrace|node_modules|[\\/]src[\\/]/i;
 
 function summarize(answer: Answer) {
   let body: { data?: unknown; errors?: GraphQLFormattedError[] } | undefined;
@@ -371,30 +364,14 @@ describe("adversarial access tokens", () => {
   let tried = 0;
   let answered = 0;
 
-  async function answerOf(response: Response): Promise<Answer> {
-    return {
-      status: response.status,
-      contentType: response.headers.get("content-type") ?? "",
-      text: await response.text(),
-    };
-  }
-
   const gql = async (
     query: string,
     variables?: Record<string, unknown>,
     headers: Record<string, string> = {},
   ) => answerOf(await ctx.server.post(JSON.stringify({ query, variables }), headers));
 
-  async function data(answer: Answer): Promise<Record<string, unknown>> {
-    const body = JSON.parse(answer.text) as { data?: Record<string, unknown> | null; errors?: [] };
-    if (!body.data || body.errors?.length) {
-      throw new Error(`expected data, got ${answer.status}: ${answer.text.slice(0, 500)}`);
-    }
-    return body.data;
-  }
-
   async function signinRaw(username: string, password: string) {
-    const result = await data(await gql(SIGNIN, { input: { username, password } }));
+    const result = dataOf(await gql(SIGNIN, { input: { username, password } }));
     return result.signin as {
       accessToken: string;
       refreshToken: string;
@@ -486,7 +463,7 @@ describe("adversarial access tokens", () => {
     });
     const ids: string[] = [];
     for (const account of accounts) {
-      ids.push(((await data(await gql(SIGNUP, { input: account }))).signup as { id: string }).id);
+      ids.push((dataOf(await gql(SIGNUP, { input: account })).signup as { id: string }).id);
     }
     const admin = await signinRaw(ADMIN.username, ADMIN.password);
     const user = await signinRaw(accounts[0]!.username, accounts[0]!.password);

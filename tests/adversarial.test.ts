@@ -2,6 +2,7 @@ import net from "node:net";
 import type { GraphQLFormattedError } from "graphql";
 import mongoose from "mongoose";
 import { ADMIN, uniqueName, useTestServer } from "./setup/kit";
+import { answerOf, dataOf, LEAK, type Answer } from "./setup/raw-answers";
 
 /**
  * Throws bad input at the running server over HTTP: malformed bodies, wrong content types,
@@ -31,13 +32,6 @@ const PUBLIC_BODY = JSON.stringify({ query: PUBLIC });
 /** Fits every signup rule, so a refusal in the other fields is about the field under test. */
 const GOOD_PASSWORD = "Tr0ub4dor&3-horse";
 const STRING_CAP = 1024;
-
-/** What came back, as a client sees it. */
-interface Answer {
-  status: number;
-  contentType: string;
-  text: string;
-}
 
 /** The error a client must get. Fields left out are not checked. */
 interface Refusal {
@@ -90,9 +84,6 @@ const validationFailed = (message?: RegExp): Refusal => ({
 const CSRF = badRequest(400, /Cross-Site Request Forgery/);
 const NOT_JSON = badRequest(400, /^Request body is not valid JSON\.$/);
 
-/** Signs of a leak: an HTML error page, a stack frame, a source path. */
-const LEAK = /<html|<!doctype|\n\s+at |\bat [\w.<>]+ \(|stacktrace|node_modules|[\\/]src[\\/]/i;
-
 function parseBody(text: string): GraphQLBody | undefined {
   try {
     return JSON.parse(text) as GraphQLBody;
@@ -131,14 +122,6 @@ function expectRefusal(answer: Answer, expected: Refusal): void {
   });
   expect(answer.status).toBeLessThan(500);
   expect(answer.text).not.toMatch(LEAK);
-}
-
-async function answerOf(response: Response): Promise<Answer> {
-  return {
-    status: response.status,
-    contentType: response.headers.get("content-type") ?? "",
-    text: await response.text(),
-  };
 }
 
 /** Writes bytes on a fresh socket and returns whatever comes back, for requests fetch won't make. */
@@ -353,16 +336,8 @@ describe("adversarial input", () => {
     headers?: Record<string, string>,
   ) => post(JSON.stringify({ query, variables }), headers);
 
-  async function data(answer: Answer): Promise<Record<string, unknown>> {
-    const body = parseBody(answer.text);
-    if (!body?.data || body.errors?.length) {
-      throw new Error(`expected data, got ${answer.status}: ${answer.text.slice(0, 500)}`);
-    }
-    return body.data;
-  }
-
   async function signinRaw(username: string, password: string) {
-    const result = await data(await gql(SIGNIN, { input: { username, password } }));
+    const result = dataOf(await gql(SIGNIN, { input: { username, password } }));
     return result.signin as {
       accessToken: string;
       refreshToken: string;
@@ -400,7 +375,7 @@ describe("adversarial input", () => {
       email: `${uniqueName("victim")}@example.com`,
       password: "victim-Pa55word!",
     };
-    const created = await data(await gql(SIGNUP, { input: victim }));
+    const created = dataOf(await gql(SIGNUP, { input: victim }));
     const victimId = (created.signup as { id: string }).id;
     const admin = await signinRaw(ADMIN.username, ADMIN.password);
     const first = await signinRaw(victim.username, victim.password);
@@ -1152,7 +1127,7 @@ describe("adversarial input", () => {
       }
 
       tried += 1;
-      expect(await data(await signup())).toEqual({
+      expect(dataOf(await signup())).toEqual({
         signup: expect.objectContaining({ username, roles: ["USER"] }),
       });
       createdOnPurpose.add(username);
@@ -1296,7 +1271,7 @@ describe("adversarial input", () => {
     it("the live refresh tokens the attacks were derived from still work", async () => {
       // Neither spent by the refreshToken attacks nor ended by the signout attacks.
       for (const token of [fixture.rotateMe, fixture.signOutMe]) {
-        const rotated = (await data(await gql(REFRESH, { refreshToken: token }))).refreshToken;
+        const rotated = dataOf(await gql(REFRESH, { refreshToken: token })).refreshToken;
         expect(rotated).toEqual({
           accessToken: expect.any(String),
           refreshToken: expect.any(String),

@@ -96,7 +96,6 @@ export const requestIdPlugin: ApolloServerPlugin<Context> = {
   async requestDidStart() {
     return {
       async willSendResponse({ contextValue, response }) {
-        response.http.headers.set("x-request-id", contextValue.requestId);
         if (response.body.kind !== "single") return;
         const errors = response.body.singleResult.errors;
         if (!errors) return;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 /** Debian's Chromium: Playwright cannot download its own browser builds on this network. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -31,6 +31,38 @@ export async function launchChromium(): Promise<Browser> {
     );
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * One Chromium for the file, and a fresh context (cookies, storage) for each test, closed
+ * after it even when it fails.
+ */
+export function useBrowserContext(viewport: { width: number; height: number }): {
+  readonly context: BrowserContext;
+} {
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    if (!browser) throw new Error("Chromium did not start");
+    context = await browser.newContext({ viewport });
+    // Well under jest's timeout, so a stuck step fails with its own name.
+    context.setDefaultTimeout(10_000);
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+  return {
+    get context(): BrowserContext {
+      if (!context) throw new Error("no browser context outside a test");
+      return context;
+    },
+  };
 }
 
 export function artifactPath(fileName: string): string {

@@ -1,7 +1,7 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { RefreshTokenDocument } from "../generated/graphql";
 import { newAccount, sleep, useTestServer } from "../setup/kit";
-import { artifactPath, watchPageErrors, launchChromium, type PageGlobals } from "./browser";
+import { artifactPath, watchPageErrors, useBrowserContext, type PageGlobals } from "./browser";
 
 /**
  * Short enough to wait past, long enough that a token just issued never expires on the way
@@ -97,32 +97,16 @@ describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", 
     // The test server is plain HTTP on 127.0.0.1.
     COOKIE_SECURE: "false",
   });
-  let browser: Browser;
-  let context: BrowserContext;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-    // Well under jest's timeout, so a stuck step fails with its own name.
-    context.setDefaultTimeout(10_000);
-  });
-  afterEach(async () => {
-    await context?.close();
-  });
+  const browsing = useBrowserContext({ width: 1100, height: 800 });
 
   const refreshCookie = async () => {
-    const cookies = await context.cookies();
+    const cookies = await browsing.context.cookies();
     return cookies.find((cookie) => cookie.name === "refresh_token");
   };
 
   it("signs up, signs in, refreshes silently once for parallel queries, survives a reload, signs out", async () => {
     const { server } = ctx;
-    const page = await context.newPage();
+    const page = await browsing.context.newPage();
     const pageErrors = watchPageErrors(page);
     const traffic = recordTraffic(page, server.url);
     const refreshTokens = new Set<string>();
@@ -202,7 +186,7 @@ describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", 
 
   it("returns to the signed-out state when the refresh fails", async () => {
     const { server } = ctx;
-    const page = await context.newPage();
+    const page = await browsing.context.newPage();
     const pageErrors = watchPageErrors(page);
     const account = newAccount("web");
 

@@ -1,10 +1,10 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { SignupDocument } from "../generated/graphql";
 import { expectData, newAccount, useTestServer } from "../setup/kit";
 import {
   artifactPath,
   watchPageErrors,
-  launchChromium,
+  useBrowserContext,
   type PageElement,
   type PageGlobals,
 } from "./browser";
@@ -67,27 +67,11 @@ async function resultContaining(page: Page, expected: string): Promise<unknown> 
 
 describe("the GraphQL IDE at GET /graphql", () => {
   const ctx = useTestServer();
-  let browser: Browser;
-  let context: BrowserContext;
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
-    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    // Well under jest's timeout, so a stuck step fails with its own name.
-    context.setDefaultTimeout(10_000);
-  });
-  afterEach(async () => {
-    await context?.close();
-  });
+  const browsing = useBrowserContext({ width: 1400, height: 900 });
 
   it("loads from this server alone, with the schema's docs from introspection", async () => {
     const { server } = ctx;
-    const page = await context.newPage();
+    const page = await browsing.context.newPage();
     const pageErrors = watchPageErrors(page);
     const requested: string[] = [];
     page.on("request", (request) => requested.push(request.url()));
@@ -107,7 +91,7 @@ describe("the GraphQL IDE at GET /graphql", () => {
     const { server } = ctx;
     const account = newAccount("ide");
     expectData(await server.execute(SignupDocument, { input: account }));
-    const page = await context.newPage();
+    const page = await browsing.context.newPage();
     const pageErrors = watchPageErrors(page);
 
     // GraphiQL's own way of sharing a query: ?query= prefills the editor.
