@@ -40,12 +40,22 @@ export interface Config {
     readonly ide: boolean;
   };
   readonly signinThrottle: {
-    readonly maxFailuresPerAccount: number;
+    /** Per (account, client address): the limit that stops a guesser. */
+    readonly maxFailuresPerPair: number;
     readonly maxFailuresPerIp: number;
+    /** Per account across addresses, per hour; past it only known addresses may try. */
+    readonly maxFailuresPerAccount: number;
+    readonly knownAddressDays: number;
     readonly windowSeconds: number;
     readonly lockoutBaseSeconds: number;
     readonly lockoutMaxSeconds: number;
   };
+  /** Seconds a rotated refresh token still gets a pair of its session (two tabs); 0: never. */
+  readonly refreshReuseGraceSeconds: number;
+  /** Signin refuses accounts whose email is not verified (after a correct password). */
+  readonly requireEmailVerification: boolean;
+  /** Days ended sessions, spent tokens and sent mail are kept before the sweep deletes them. */
+  readonly retentionDays: number;
   /** Secure attribute of the refresh token cookie; off only for plain-HTTP localhost. */
   readonly cookieSecure: boolean;
   /** Threads hashing passwords; 0 hashes on the main thread. */
@@ -139,6 +149,11 @@ const envSchema = z.object({
   COOKIE_SECURE: flag("COOKIE_SECURE"),
   SIGNIN_MAX_FAILURES: count("SIGNIN_MAX_FAILURES", 5),
   SIGNIN_MAX_FAILURES_PER_IP: count("SIGNIN_MAX_FAILURES_PER_IP", 50),
+  SIGNIN_MAX_FAILURES_PER_ACCOUNT: count("SIGNIN_MAX_FAILURES_PER_ACCOUNT", 100),
+  SIGNIN_KNOWN_ADDRESS_DAYS: count("SIGNIN_KNOWN_ADDRESS_DAYS", 30, 1, 3650),
+  REFRESH_REUSE_GRACE: count("REFRESH_REUSE_GRACE", 10, 0, 300),
+  REQUIRE_EMAIL_VERIFICATION: flag("REQUIRE_EMAIL_VERIFICATION"),
+  RETENTION_DAYS: count("RETENTION_DAYS", 30, 1, 3650),
   SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
   SIGNIN_LOCKOUT_BASE: seconds("SIGNIN_LOCKOUT_BASE", 60),
   SIGNIN_LOCKOUT_MAX: seconds("SIGNIN_LOCKOUT_MAX", 900),
@@ -278,12 +293,17 @@ export function loadConfig(env: Env = process.env): Config {
       ide: e.GRAPHQL_IDE ?? !production,
     }),
     signinThrottle: Object.freeze({
-      maxFailuresPerAccount: e.SIGNIN_MAX_FAILURES,
+      maxFailuresPerPair: e.SIGNIN_MAX_FAILURES,
       maxFailuresPerIp: e.SIGNIN_MAX_FAILURES_PER_IP,
+      maxFailuresPerAccount: e.SIGNIN_MAX_FAILURES_PER_ACCOUNT,
+      knownAddressDays: e.SIGNIN_KNOWN_ADDRESS_DAYS,
       windowSeconds: e.SIGNIN_FAILURE_WINDOW,
       lockoutBaseSeconds: e.SIGNIN_LOCKOUT_BASE,
       lockoutMaxSeconds: e.SIGNIN_LOCKOUT_MAX,
     }),
+    refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE,
+    requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION ?? false,
+    retentionDays: e.RETENTION_DAYS,
     cookieSecure: e.COOKIE_SECURE ?? true,
     passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,

@@ -1,50 +1,40 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import type { AccessClaims, AccessTokens } from "./auth/access-tokens";
-import {
-  readRefreshCookie,
-  requestedTransport,
-  type RefreshTokenTransport,
-} from "./auth/refresh-cookie";
-import type { TokenErrorReason } from "./errors";
+import type { AccessTokens } from "./auth/access-tokens";
+import { ANONYMOUS, type Caller } from "./auth/caller";
+import { RefreshTokenTransport, type CookieOptions } from "./auth/refresh-token-transport";
+import type { ClientInfo } from "./services/sessions";
 import type { Services } from "./services/services";
 
-/** Who is calling, as far as the access token says. Nothing here came from the database. */
-export type Caller =
-  | { readonly kind: "anonymous" }
-  | { readonly kind: "authenticated"; readonly claims: AccessClaims }
-  | { readonly kind: "invalid-token"; readonly reason: TokenErrorReason };
+export type { Caller } from "./auth/caller";
 
 export interface Context {
   readonly requestId: string;
-  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY (express req.ip). */
+  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY. */
   readonly clientIp: string;
+  /** Where the request came from, as sessions record it. */
+  readonly client: ClientInfo;
   readonly caller: Caller;
   readonly services: Services;
-  /** Where this client wants its refresh token: in the response body, or in a cookie. */
-  readonly refreshTokenTransport: RefreshTokenTransport;
-  /** The refresh token cookie sent with this request, if any. */
-  readonly refreshTokenCookie: string | undefined;
+  /** Reads and delivers this request's refresh token (body or httpOnly cookie). */
+  readonly refreshTokens: RefreshTokenTransport;
   /** Filled in by resolvers that learn who the caller is (signin, refresh), for the log line. */
   readonly identified: { userId?: string };
-  /** Sets (token) or clears (null) the refresh token cookie on the response. */
-  readonly setRefreshTokenCookie: (token: { value: string; expiresAt: Date } | null) => void;
 }
-
-const ANONYMOUS: Caller = Object.freeze({ kind: "anonymous" });
 
 /**
  * Reads the access token from `Authorization: Bearer <jwt>` or, as the tutorial's clients send
  * it, `x-access-token: <jwt>`. Authorization wins when both are present. A header that is there
  * but not of that shape is an invalid token, not an anonymous request: the client meant to
- * authenticate and should learn that it failed.
+ * authenticate and should learn that it failed. RFC 6750 allows one or more spaces after
+ * "Bearer".
  */
 export function extractAccessToken(
   headers: IncomingHttpHeaders,
 ): { token: string } | { invalid: true } | undefined {
   const authorization = headers.authorization;
   if (authorization !== undefined && authorization !== "") {
-    const match = /^Bearer ([^\s]+)$/i.exec(authorization);
+    const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
     return match?.[1] ? { token: match[1] } : { invalid: true };
   }
   const legacy = headers["x-access-token"];
@@ -69,22 +59,31 @@ export interface RequestInfo {
   readonly ip?: string | undefined;
 }
 
+export interface ContextOptions {
+  readonly requestId?: string;
+  /** Adds a Set-Cookie header to the response. */
+  readonly appendSetCookie?: (header: string) => void;
+  readonly cookie?: CookieOptions;
+}
+
 export function createContext(
   request: RequestInfo,
   services: Services,
-  options: {
-    requestId?: string;
-    setRefreshTokenCookie?: Context["setRefreshTokenCookie"];
-  } = {},
+  options: ContextOptions = {},
 ): Context {
+  const clientIp = request.ip ?? "unknown";
+  const userAgent = request.headers["user-agent"];
   return {
     requestId: options.requestId ?? randomUUID(),
-    clientIp: request.ip ?? "unknown",
+    clientIp,
+    client: { ip: clientIp, userAgent: typeof userAgent === "string" ? userAgent : undefined },
     caller: identifyCaller(request.headers, services.accessTokens),
     services,
-    refreshTokenTransport: requestedTransport(request.headers),
-    refreshTokenCookie: readRefreshCookie(request.headers),
+    refreshTokens: new RefreshTokenTransport(
+      request.headers,
+      options.appendSetCookie ?? (() => undefined),
+      options.cookie ?? { path: "/graphql", secure: true },
+    ),
     identified: {},
-    setRefreshTokenCookie: options.setRefreshTokenCookie ?? (() => undefined),
   };
 }

@@ -1,9 +1,9 @@
-import { GraphQLError } from "graphql";
-
 /**
- * Every error a client can see is built here, so codes and reasons stay one vocabulary.
- * Clients branch on `extensions.code` and `extensions.reason`, never on the message.
+ * The errors services throw: a reason code and the facts, nothing about GraphQL. One module,
+ * src/graphql/error-mapping.ts, turns them into what a client reads (extensions.code, reason,
+ * message). Clients branch on code and reason, never on the message.
  */
+
 export type TokenErrorReason = "TOKEN_EXPIRED" | "TOKEN_INVALID";
 
 export type AuthErrorReason =
@@ -12,68 +12,63 @@ export type AuthErrorReason =
   | "REFRESH_TOKEN_INVALID"
   | "REFRESH_TOKEN_EXPIRED"
   | "REFRESH_TOKEN_REUSED"
-  | "TOO_MANY_ATTEMPTS";
+  | "TOO_MANY_ATTEMPTS"
+  | "EMAIL_TOKEN_INVALID"
+  | "EMAIL_TOKEN_EXPIRED"
+  | "EMAIL_NOT_VERIFIED"
+  | "ACCOUNT_DISABLED"
+  | "SESSION_REVOKED";
 
-export type InputErrorReason = "USERNAME_TAKEN" | "EMAIL_TAKEN" | "CANNOT_REMOVE_OWN_ADMIN";
+export type InputErrorReason =
+  | "USERNAME_TAKEN"
+  | "EMAIL_TAKEN"
+  | "CANNOT_REMOVE_OWN_ADMIN"
+  | "CANNOT_DISABLE_SELF"
+  | "LAST_ADMIN"
+  | "PASSWORD_TOO_COMMON"
+  | "ALREADY_VERIFIED";
 
-const authMessages: Record<AuthErrorReason | "NONE", string> = {
-  NONE: "You must be signed in to do this.",
-  TOKEN_EXPIRED: "Your access token has expired. Refresh it and try again.",
-  TOKEN_INVALID: "Your access token is not valid. Sign in again.",
-  INVALID_CREDENTIALS: "Invalid username or password.",
-  REFRESH_TOKEN_INVALID: "This refresh token is not valid. Sign in again.",
-  REFRESH_TOKEN_EXPIRED: "This refresh token has expired. Sign in again.",
-  REFRESH_TOKEN_REUSED:
-    "This refresh token was already used. The session has been ended for safety; sign in again.",
-  TOO_MANY_ATTEMPTS: "Too many failed signin attempts. Wait and try again.",
-};
-
-export function unauthenticated(reason?: AuthErrorReason): GraphQLError {
-  return new GraphQLError(authMessages[reason ?? "NONE"], {
-    extensions: reason ? { code: "UNAUTHENTICATED", reason } : { code: "UNAUTHENTICATED" },
-  });
+export abstract class DomainError extends Error {
+  constructor(message?: string) {
+    super(message);
+    this.name = new.target.name;
+  }
 }
 
-/** The signin throttle refused the attempt without checking the password. */
-export function tooManyAttempts(retryAfterSeconds: number): GraphQLError {
-  return new GraphQLError(
-    `Too many failed signin attempts. Try again in ${retryAfterSeconds} seconds.`,
-    {
-      extensions: {
-        code: "UNAUTHENTICATED",
-        reason: "TOO_MANY_ATTEMPTS",
-        retryAfter: retryAfterSeconds,
-      },
-    },
-  );
+/** The caller is not (or no longer) who they claim: UNAUTHENTICATED. */
+export class AuthenticationError extends DomainError {
+  constructor(
+    readonly reason?: AuthErrorReason,
+    /** Seconds until a throttled attempt may be made again (TOO_MANY_ATTEMPTS). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(reason ?? "UNAUTHENTICATED");
+  }
 }
 
-export function forbidden(message = "You do not have permission to do this."): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
+/** Signed in, but not allowed to do this: FORBIDDEN. */
+export class PermissionError extends DomainError {
+  constructor(message = "You do not have permission to do this.") {
+    super(message);
+  }
 }
 
-export function badInput(field: string, message: string, reason?: InputErrorReason): GraphQLError {
-  return new GraphQLError(message, {
-    extensions: reason
-      ? { code: "BAD_USER_INPUT", field, reason }
-      : { code: "BAD_USER_INPUT", field },
-  });
+/** An argument is wrong; `field` names it and the message says how to fix it: BAD_USER_INPUT. */
+export class InputError extends DomainError {
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly reason?: InputErrorReason,
+  ) {
+    super(message);
+  }
 }
 
-export function notFound(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: "NOT_FOUND" } });
-}
+export class NotFoundError extends DomainError {}
 
-export function serviceUnavailable(): GraphQLError {
-  return new GraphQLError("The service is temporarily unavailable. Try again shortly.", {
-    extensions: { code: "SERVICE_UNAVAILABLE" },
-  });
-}
-
-export function internalError(requestId: string | undefined): GraphQLError {
-  return new GraphQLError("Internal server error.", {
-    extensions: requestId
-      ? { code: "INTERNAL_SERVER_ERROR", requestId }
-      : { code: "INTERNAL_SERVER_ERROR" },
-  });
+/** Too many requests of this kind from this address or for this account: TOO_MANY_REQUESTS. */
+export class RateLimitError extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many requests. Try again in ${retryAfterSeconds} seconds.`);
+  }
 }

@@ -10,7 +10,6 @@ import express from "express";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth/auth-checker";
-import { clearRefreshCookieHeader, refreshCookieHeader } from "./auth/refresh-cookie";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
 import { ideRouter } from "./ide";
@@ -29,7 +28,8 @@ import type { Logger } from "./logger";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { ContentResolver } from "./resolvers/content.resolver";
 import { UserResolver } from "./resolvers/user.resolver";
-import { createServices, type Services } from "./services/services";
+import { logSecurityEvents } from "./services/security-events";
+import { createServices, type ServiceOptions, type Services } from "./services/services";
 
 export const GRAPHQL_PATH = "/graphql";
 /** graphql-js stops parsing past this many tokens: a 100 kB body of aliases never gets built. */
@@ -59,9 +59,14 @@ export interface AppServer {
  * Builds and starts one server instance on config.port (0 picks a free port). No I/O happens
  * at import; tests start as many instances as they need, each with its own config.
  */
-export async function startServer(config: Config, logger: Logger): Promise<AppServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: ServiceOptions = {},
+): Promise<AppServer> {
   const schema = await createSchema();
-  const services = createServices(config);
+  const services = createServices(config, options);
+  logSecurityEvents(services.events, logger);
   const app = express();
   app.disable("x-powered-by");
   const httpServer = http.createServer(app);
@@ -153,15 +158,8 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
         res.locals.contextCreated = true;
         return createContext(req, services, {
           requestId: String(res.locals.requestId),
-          setRefreshTokenCookie: (token) => {
-            const options = { path: GRAPHQL_PATH, secure: config.cookieSecure };
-            res.append(
-              "Set-Cookie",
-              token
-                ? refreshCookieHeader(token.value, token.expiresAt, options)
-                : clearRefreshCookieHeader(options),
-            );
-          },
+          appendSetCookie: (header) => res.append("Set-Cookie", header),
+          cookie: { path: GRAPHQL_PATH, secure: config.cookieSecure },
         });
       },
     }),
@@ -174,24 +172,27 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
   app.use(jsonErrorHandler(config.graphql.bodyLimitBytes, logger));
 
   const initialAdmin = config.initialAdmin;
-  if (initialAdmin) {
-    const createAdmin = async () => {
-      const outcome = await services.users.ensureInitialAdmin(initialAdmin);
-      logger.info(
-        { username: initialAdmin.username },
-        outcome === "created" ? "initial admin created" : "initial admin exists; left unchanged",
+  const prepareData = async () => {
+    await services.roster.ensureBuilt();
+    if (!initialAdmin) return;
+    const outcome = await services.users.ensureInitialAdmin(initialAdmin);
+    logger.info(
+      { username: initialAdmin.username },
+      outcome === "created" ? "initial admin created" : "initial admin exists; left unchanged",
+    );
+  };
+  // With the database already up, the admin exists before the first request; otherwise it
+  // is created as soon as the database comes up.
+  if (isDatabaseConnected()) await prepareData();
+  else
+    whenDatabaseConnected(() => {
+      prepareData().catch((error: unknown) =>
+        logger.error(
+          { err: error },
+          "could not prepare the database (admin roster, initial admin)",
+        ),
       );
-    };
-    // With the database already up, the admin exists before the first request; otherwise it
-    // is created as soon as the database comes up.
-    if (isDatabaseConnected()) await createAdmin();
-    else
-      whenDatabaseConnected(() => {
-        createAdmin().catch((error: unknown) =>
-          logger.error({ err: error }, "could not create the initial admin"),
-        );
-      });
-  }
+    });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);

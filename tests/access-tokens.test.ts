@@ -27,6 +27,7 @@ describe("access tokens", () => {
     const base: Record<string, unknown> = {
       sub: user.user.id,
       roles: ["USER"],
+      sid: user.sessionId,
       iss: ctx.server.config.jwt.issuer,
       aud: ctx.server.config.jwt.audience,
       jti: randomUUID(),

@@ -1,6 +1,7 @@
 import net from "node:net";
 import type { GraphQLFormattedError } from "graphql";
 import mongoose from "mongoose";
+import { hasControlCharacters } from "../src/services/account-rules";
 import { ADMIN, uniqueName, useTestServer } from "./setup/kit";
 import { answerOf, dataOf, LEAK, type Answer } from "./setup/raw-answers";
 
@@ -1108,47 +1109,54 @@ describe("adversarial input", () => {
     const minPasswordLength = 8;
     const maxPasswordBytes = 72;
 
-    // Passwords may hold any characters (NIST SP 800-63B); what matters is that the exact
-    // string, and only it, opens the account. Length rules still apply.
-    it.each(ODD_STRINGS)("$name is refused by the length rules or kept exactly", async (oddity) => {
-      const password = oddity.make(GOOD_PASSWORD);
-      const username = uniqueName("pw");
-      const signup = () =>
-        gql(SIGNUP, { input: { username, email: `${username}@example.com`, password } });
-      const refusal: Refusal | undefined =
-        oddity.refusal ??
-        ([...password].length < minPasswordLength ||
-        Buffer.byteLength(password, "utf8") > maxPasswordBytes
-          ? badField("password")
-          : undefined);
-      if (refusal) {
-        await attack(signup, refusal);
-        return;
-      }
+    // Passwords may hold any printable characters (NIST SP 800-63B); what matters is that the
+    // exact string, and only it, opens the account. Length rules still apply, and control
+    // characters are refused: bcrypt stops at NUL, so "\0\0\0\0\0\0\0\0" would sign in as "".
+    it.each(ODD_STRINGS)(
+      "$name is refused by the password rules or kept exactly",
+      async (oddity) => {
+        const password = oddity.make(GOOD_PASSWORD);
+        const username = uniqueName("pw");
+        const signup = () =>
+          gql(SIGNUP, { input: { username, email: `${username}@example.com`, password } });
+        const refusal: Refusal | undefined =
+          oddity.refusal ??
+          ([...password].length < minPasswordLength ||
+          Buffer.byteLength(password, "utf8") > maxPasswordBytes ||
+          hasControlCharacters(password)
+            ? badField("password")
+            : undefined);
+        if (refusal) {
+          await attack(signup, refusal);
+          return;
+        }
 
-      tried += 1;
-      expect(dataOf(await signup())).toEqual({
-        signup: expect.objectContaining({ username, roles: ["USER"] }),
-      });
-      createdOnPurpose.add(username);
-      expect((await signinRaw(username, password)).user.roles).toEqual(["USER"]);
-      const nearMisses = new Set([
-        GOOD_PASSWORD,
-        password.split("\u0000")[0]!,
-        password.slice(0, -1),
-        password.replace(/[^\x20-\x7e]/g, ""),
-      ]);
-      nearMisses.delete(password);
-      // Look-alike passwords (the plain one, the part before a NUL, one code unit short):
-      // bcrypt implementations that stop at NUL or at a byte limit would let these in.
-      tried += nearMisses.size;
-      const answers = await Promise.all(
-        [...nearMisses].map((nearMiss) => gql(SIGNIN, { input: { username, password: nearMiss } })),
-      );
-      await expectStillServing();
-      answered += 1 + nearMisses.size;
-      for (const answer of answers) expectRefusal(answer, INVALID_CREDENTIALS);
-    });
+        tried += 1;
+        expect(dataOf(await signup())).toEqual({
+          signup: expect.objectContaining({ username, roles: ["USER"] }),
+        });
+        createdOnPurpose.add(username);
+        expect((await signinRaw(username, password)).user.roles).toEqual(["USER"]);
+        const nearMisses = new Set([
+          GOOD_PASSWORD,
+          password.split("\u0000")[0]!,
+          password.slice(0, -1),
+          password.replace(/[^\x20-\x7e]/g, ""),
+        ]);
+        nearMisses.delete(password);
+        // Look-alike passwords (the plain one, the part before a NUL, one code unit short):
+        // bcrypt implementations that stop at NUL or at a byte limit would let these in.
+        tried += nearMisses.size;
+        const answers = await Promise.all(
+          [...nearMisses].map((nearMiss) =>
+            gql(SIGNIN, { input: { username, password: nearMiss } }),
+          ),
+        );
+        await expectStillServing();
+        answered += 1 + nearMisses.size;
+        for (const answer of answers) expectRefusal(answer, INVALID_CREDENTIALS);
+      },
+    );
   });
 
   // -------------------------------------------------------------------------------------------

@@ -205,7 +205,18 @@ describe("no secrets in responses", () => {
       data: { __type: { fields: { name: string }[] } | null };
     };
     const fields = body.data.__type!.fields.map((f) => f.name).sort();
-    expect(fields).toEqual(["createdAt", "email", "id", "roles", "username"]);
+    expect(fields).toEqual([
+      "createdAt",
+      "disabled",
+      "disabledReason",
+      "email",
+      "emailVerified",
+      "emailVerifiedAt",
+      "id",
+      "lastSigninAt",
+      "roles",
+      "username",
+    ]);
     expect(fields.filter((name) => /password|hash/i.test(name))).toEqual([]);
   });
 

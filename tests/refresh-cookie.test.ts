@@ -6,6 +6,7 @@ import {
   SignupDocument,
   UserContentDocument,
 } from "./generated/graphql";
+import { ManualClock } from "./setup/clock";
 import { expectData, expectError, newAccount, useTestServer } from "./setup/kit";
 import { startTestServer, type TestServer } from "./setup/test-server";
 
@@ -38,7 +39,8 @@ async function cookieSignin(server: TestServer) {
 }
 
 describe("refresh token cookie transport", () => {
-  const ctx = useTestServer({ CORS_ORIGINS: "http://app.example.test" });
+  const clock = new ManualClock();
+  const ctx = useTestServer({ CORS_ORIGINS: "http://app.example.test" }, { clock });
 
   it("signin in cookie mode sets an httpOnly, SameSite=Strict, Secure cookie on /graphql and leaves the token out of the body", async () => {
     const { response, cookie } = await cookieSignin(ctx.server);
@@ -75,7 +77,9 @@ describe("refresh token cookie transport", () => {
         .userContent,
     ).toBe("User Content.");
 
-    // The old cookie is spent: replaying it is reuse, and the failed refresh clears the cookie.
+    // The old cookie is spent: replaying it after the reuse grace is reuse, and the failed
+    // refresh clears the cookie.
+    clock.advance(11);
     const replay = await ctx.server.execute(
       RefreshTokenDocument,
       {},

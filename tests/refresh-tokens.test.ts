@@ -15,10 +15,13 @@ import {
   inBody,
   newAccount,
   signin,
-  sleep,
   useTestServer,
 } from "./setup/kit";
+import { ManualClock } from "./setup/clock";
 import { startTestServer, type TestServer } from "./setup/test-server";
+
+/** REFRESH_REUSE_GRACE's default: a replay within it is a second tab, after it an attack. */
+const GRACE_SECONDS = 10;
 
 async function refresh(server: TestServer, refreshToken: string) {
   return server.execute(RefreshTokenDocument, { refreshToken });
@@ -38,7 +41,8 @@ async function userWithTwoSessions(server: TestServer) {
 }
 
 describe("refresh tokens: rotation, reuse detection, signout", () => {
-  const ctx = useTestServer();
+  const clock = new ManualClock();
+  const ctx = useTestServer({}, { clock });
 
   it("each refresh returns a new refresh token and spends the one presented", async () => {
     const server = ctx.server;
@@ -51,6 +55,7 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
     expect(second.user.id).toBe(first.user.id);
     expect(third.user.id).toBe(first.user.id);
 
+    clock.advance(GRACE_SECONDS + 1);
     expectError(
       await refresh(server, second.refreshToken),
       "UNAUTHENTICATED",
@@ -65,6 +70,7 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
     const next = await refreshed(server, first.refreshToken);
     const newest = await refreshed(server, next.refreshToken);
 
+    clock.advance(GRACE_SECONDS + 1);
     expectError(
       await refresh(server, first.refreshToken),
       "UNAUTHENTICATED",
@@ -83,24 +89,78 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
     });
   });
 
-  it("of concurrent refreshes with one token exactly one succeeds; the others are reuse", async () => {
+  it("a token presented again within the grace gets a working pair of the same session", async () => {
+    const server = ctx.server;
+    const { first } = await userWithTwoSessions(server);
+    const tabA = await refreshed(server, first.refreshToken);
+    clock.advance(GRACE_SECONDS - 1);
+    const tabB = await refreshed(server, first.refreshToken);
+
+    expect(tabB.refreshToken).not.toBe(tabA.refreshToken);
+    expect(tabB.sessionId).toBe(tabA.sessionId);
+    expect(
+      expectData(await server.execute(UserContentDocument, {}, { token: tabB.accessToken }))
+        .userContent,
+    ).toBe("User Content.");
+    // Both tabs hold the session's one live place in its chain: the first to refresh moves
+    // it on, and the other tab's token is then spent like any other.
+    const moved = await refreshed(server, tabB.refreshToken);
+    expect(moved.sessionId).toBe(tabA.sessionId);
+    clock.advance(GRACE_SECONDS + 1);
+    expectError(
+      await refresh(server, tabA.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_REUSED",
+    );
+    expectError(
+      await refresh(server, moved.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_INVALID",
+    );
+  });
+
+  it("a replay after the grace ends the whole session", async () => {
+    const server = ctx.server;
+    const { first } = await userWithTwoSessions(server);
+    const next = await refreshed(server, first.refreshToken);
+    clock.advance(GRACE_SECONDS + 1);
+
+    expectError(
+      await refresh(server, first.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_REUSED",
+    );
+    expectError(
+      await refresh(server, next.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_INVALID",
+    );
+  });
+
+  it("20 concurrent refreshes with one token all succeed within the grace and leave one live chain", async () => {
     const server = ctx.server;
     const { first } = await userWithTwoSessions(server);
 
     const responses = await Promise.all(
-      Array.from({ length: 5 }, () => refresh(server, first.refreshToken)),
+      Array.from({ length: 20 }, () => refresh(server, first.refreshToken)),
     );
-    const winners = responses.filter((r) => !r.errors && r.data?.refreshToken);
-    expect(winners).toHaveLength(1);
-    const losers = responses.filter((r) => r.errors);
-    expect(losers).toHaveLength(4);
-    for (const loser of losers) {
-      expectError(loser, "UNAUTHENTICATED", "REFRESH_TOKEN_REUSED");
-    }
-    // The race counted as reuse, so the winner's token belongs to a revoked session.
-    const winner = inBody(winners[0]!.data!.refreshToken);
+    const pairs = responses.map((response) => inBody(expectData(response).refreshToken));
+    expect(new Set(pairs.map((p) => p.refreshToken)).size).toBe(20);
+    expect(new Set(pairs.map((p) => p.sessionId))).toEqual(new Set([first.sessionId]));
+
+    // One of the twenty moves the chain on; the other nineteen are now spent tokens.
+    const [chosen, ...others] = pairs;
+    const moved = await refreshed(server, chosen!.refreshToken);
+    clock.advance(GRACE_SECONDS + 1);
+    const stillLive = await refreshed(server, moved.refreshToken);
+    expect(stillLive.sessionId).toBe(first.sessionId);
     expectError(
-      await refresh(server, winner.refreshToken),
+      await refresh(server, others[7]!.refreshToken),
+      "UNAUTHENTICATED",
+      "REFRESH_TOKEN_REUSED",
+    );
+    expectError(
+      await refresh(server, stillLive.refreshToken),
       "UNAUTHENTICATED",
       "REFRESH_TOKEN_INVALID",
     );
@@ -189,10 +249,47 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
     }
   });
 
-  describe("with SESSION_MAX_AGE 2 and REFRESH_TOKEN_TTL 2", () => {
+  describe("with REFRESH_REUSE_GRACE 0 (the strict rule of RFC 9700)", () => {
+    let strict: TestServer | undefined;
+    beforeAll(async () => {
+      strict = await startTestServer({ REFRESH_REUSE_GRACE: "0" });
+    });
+    afterAll(async () => {
+      await strict?.close();
+    });
+
+    it("of concurrent refreshes with one token exactly one succeeds; the others are reuse", async () => {
+      const server = strict!;
+      const { first } = await userWithTwoSessions(server);
+
+      const responses = await Promise.all(
+        Array.from({ length: 5 }, () => refresh(server, first.refreshToken)),
+      );
+      const winners = responses.filter((r) => !r.errors && r.data?.refreshToken);
+      expect(winners).toHaveLength(1);
+      const losers = responses.filter((r) => r.errors);
+      expect(losers).toHaveLength(4);
+      for (const loser of losers) {
+        expectError(loser, "UNAUTHENTICATED", "REFRESH_TOKEN_REUSED");
+      }
+      // The race counted as reuse, so the winner's token belongs to a revoked session.
+      const winner = inBody(winners[0]!.data!.refreshToken);
+      expectError(
+        await refresh(server, winner.refreshToken),
+        "UNAUTHENTICATED",
+        "REFRESH_TOKEN_INVALID",
+      );
+    });
+  });
+
+  describe("with SESSION_MAX_AGE 20 and REFRESH_TOKEN_TTL 20", () => {
+    const cappedClock = new ManualClock();
     let capped: TestServer | undefined;
     beforeAll(async () => {
-      capped = await startTestServer({ REFRESH_TOKEN_TTL: "2", SESSION_MAX_AGE: "2" });
+      capped = await startTestServer(
+        { REFRESH_TOKEN_TTL: "20", SESSION_MAX_AGE: "20" },
+        { clock: cappedClock },
+      );
     });
     afterAll(async () => {
       await capped?.close();
@@ -205,11 +302,11 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
       expectData(await server.execute(SignupDocument, { input: account }));
 
       const signedIn = await signin(server, account.username, account.password);
-      const sessionEnd = Date.now() + 2000;
+      const sessionEnd = cappedClock.nowMs() + 20_000;
 
-      await sleep(700);
+      cappedClock.advance(7);
       const a = await refreshed(server, signedIn.refreshToken);
-      await sleep(700);
+      cappedClock.advance(7);
       const b = await refreshed(server, a.refreshToken);
       for (const payload of [signedIn, a, b]) {
         expect(new Date(payload.refreshTokenExpiresAt).getTime()).toBeLessThanOrEqual(sessionEnd);
@@ -220,10 +317,27 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
           .userContent,
       ).toBe("User Content.");
 
-      // b's own inactivity deadline (issue + 2 s) is still ahead; the session's end is not.
-      await sleep(Math.max(0, sessionEnd - Date.now()) + 100);
+      // b's own inactivity deadline (issue + 20 s) is still ahead; the session's end is not.
+      cappedClock.advance(7);
       expectError(
         await refresh(server, b.refreshToken),
+        "UNAUTHENTICATED",
+        "REFRESH_TOKEN_EXPIRED",
+      );
+    });
+
+    it("a refresh token unused for REFRESH_TOKEN_TTL has expired", async () => {
+      const server = capped!;
+      const account = newAccount("idle");
+      expectData(await server.execute(SignupDocument, { input: account }));
+      const signedIn = await signin(server, account.username, account.password);
+      cappedClock.advance(19);
+      const fresh = await refreshed(server, signedIn.refreshToken);
+      expect(fresh.sessionId).toBe(signedIn.sessionId);
+      const other = await signin(server, account.username, account.password);
+      cappedClock.advance(20);
+      expectError(
+        await refresh(server, other.refreshToken),
         "UNAUTHENTICATED",
         "REFRESH_TOKEN_EXPIRED",
       );

@@ -1,13 +1,22 @@
 import { createSecretKey, randomUUID, type KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
+import { nowSeconds, type Clock } from "../clock";
 import type { TokenErrorReason } from "../errors";
 import { isRole, type Role } from "../entities/role";
 
 export interface AccessClaims {
   readonly userId: string;
   readonly roles: readonly Role[];
+  /** The session the token was issued for (the `sid` claim). */
+  readonly sessionId: string;
   readonly tokenId: string;
   readonly expiresAt: Date;
+}
+
+export interface AccessTokenSubject {
+  readonly id: string;
+  readonly roles: readonly Role[];
+  readonly sessionId: string;
 }
 
 export type VerifyResult =
@@ -21,7 +30,14 @@ export interface AccessTokenOptions {
   readonly ttlSeconds: number;
   /** How many verified tokens to remember; 0 turns the cache off. */
   readonly cacheSize?: number;
+  readonly clock: Clock;
 }
+
+/**
+ * Tolerance for clocks of other instances that sign tokens: an iat further ahead than this
+ * is a forged or mis-issued token, refused.
+ */
+export const CLOCK_SKEW_SECONDS = 30;
 
 // The only algorithm we sign with is the only one we accept: no "none", no RS/HS confusion.
 const ALGORITHMS: jwt.Algorithm[] = ["HS256"];
@@ -43,10 +59,10 @@ export class AccessTokens {
     this.cacheSize = options.cacheSize ?? 10_000;
   }
 
-  sign(user: { id: string; roles: readonly Role[] }): { token: string; expiresAt: Date } {
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    const exp = nowSeconds + this.options.ttlSeconds;
-    const token = jwt.sign({ roles: [...user.roles], iat: nowSeconds, exp }, this.key, {
+  sign(user: AccessTokenSubject): { token: string; expiresAt: Date } {
+    const iat = nowSeconds(this.options.clock);
+    const exp = iat + this.options.ttlSeconds;
+    const token = jwt.sign({ roles: [...user.roles], sid: user.sessionId, iat, exp }, this.key, {
       algorithm: "HS256",
       subject: user.id,
       issuer: this.options.issuer,
@@ -59,7 +75,8 @@ export class AccessTokens {
   verify(token: string): VerifyResult {
     const cached = this.verified.get(token);
     if (cached) {
-      if (cached.expiresAt.getTime() > Date.now()) return { ok: true, claims: cached };
+      if (cached.expiresAt.getTime() > this.options.clock.nowMs())
+        return { ok: true, claims: cached };
       this.verified.delete(token);
       return { ok: false, reason: "TOKEN_EXPIRED" };
     }
@@ -70,6 +87,7 @@ export class AccessTokens {
         algorithms: ALGORITHMS,
         issuer: this.options.issuer,
         audience: this.options.audience,
+        clockTimestamp: nowSeconds(this.options.clock),
       });
     } catch (error) {
       // jsonwebtoken checks the signature before the expiry, so only a token we signed
@@ -80,7 +98,7 @@ export class AccessTokens {
       };
     }
 
-    const claims = toClaims(payload);
+    const claims = toClaims(payload, nowSeconds(this.options.clock));
     if (!claims) return { ok: false, reason: "TOKEN_INVALID" };
     this.remember(token, claims);
     return { ok: true, claims };
@@ -97,16 +115,26 @@ export class AccessTokens {
   }
 }
 
-function toClaims(payload: string | jwt.JwtPayload): AccessClaims | undefined {
+function toClaims(payload: string | jwt.JwtPayload, now: number): AccessClaims | undefined {
   if (typeof payload === "string") return undefined;
-  const { sub, roles, jti, exp } = payload;
-  if (typeof sub !== "string" || typeof jti !== "string" || typeof exp !== "number") {
+  const { sub, roles, jti, exp, iat, sid } = payload;
+  if (
+    typeof sub !== "string" ||
+    typeof jti !== "string" ||
+    typeof exp !== "number" ||
+    typeof sid !== "string" ||
+    typeof iat !== "number"
+  ) {
     return undefined;
   }
+  // Issued in the future: jsonwebtoken does not check iat, and such a token would outlive
+  // its ACCESS_TOKEN_TTL.
+  if (iat > now + CLOCK_SKEW_SECONDS) return undefined;
   if (!Array.isArray(roles) || !roles.every(isRole)) return undefined;
   return Object.freeze({
     userId: sub,
     roles: Object.freeze([...roles]),
+    sessionId: sid,
     tokenId: jti,
     expiresAt: new Date(exp * 1000),
   });

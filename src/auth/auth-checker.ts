@@ -1,6 +1,6 @@
 import type { AuthCheckerFn } from "type-graphql";
 import type { Context } from "../context";
-import { forbidden, unauthenticated } from "../errors";
+import { AuthenticationError, PermissionError } from "../errors";
 import type { Role } from "../entities/role";
 
 /**
@@ -10,9 +10,9 @@ import type { Role } from "../entities/role";
  */
 export const authChecker: AuthCheckerFn<Context, Role> = ({ context }, requiredRoles) => {
   const { caller } = context;
-  if (caller.kind === "invalid-token") throw unauthenticated(caller.reason);
-  if (caller.kind === "anonymous") throw unauthenticated();
+  if (caller.kind === "invalid-token") throw new AuthenticationError(caller.reason);
+  if (caller.kind === "anonymous") throw new AuthenticationError();
   if (requiredRoles.length === 0) return true;
   if (requiredRoles.some((role) => caller.claims.roles.includes(role))) return true;
-  throw forbidden();
+  throw new PermissionError();
 };

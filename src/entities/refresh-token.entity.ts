@@ -1,30 +1,24 @@
 import { getModelForClass, index, modelOptions, prop } from "@typegoose/typegoose";
 import { Types } from "mongoose";
+import { collectionOf } from "../db/atomic-writes";
 
 /**
- * One refresh token of a session. Only its SHA-256 hash is stored: a database leak gives an
- * attacker nothing to present.
+ * One refresh token. Only its SHA-256 hash is stored, as the _id: a database leak gives an
+ * attacker nothing to present, and the lookup on every refresh is a primary-key lookup.
  *
- * Rotation is race-free without transactions: the token that replaces token T is inserted with
- * parentHash = hash(T), and parentHash is unique. Of two concurrent refreshes with T, the
- * database lets exactly one insert succeed; the other sees a duplicate key, which is what a
- * replayed (spent) token looks like, and is treated as reuse.
+ * Tokens form a chain per session. `node` is the token's place in the chain; two tabs that
+ * refresh with the same token within REFRESH_REUSE_GRACE get two different tokens for the same
+ * node (siblings), so the session still has exactly one live place in its chain.
  */
 @modelOptions({ schemaOptions: { collection: "refresh_tokens" } })
-@index({ parentHash: 1 }, { unique: true })
-@index({ sessionId: 1 })
+@index({ expiresAt: 1 })
+@index({ userId: 1 })
 export class RefreshToken {
-  /**
-   * The token's SHA-256 hash (hex). Being the _id makes the lookup on every refresh a primary
-   * key lookup, which every MongoDB-compatible server serves fast (some answer queries on
-   * secondary indexes by scanning).
-   */
   @prop({ type: String, required: true })
   _id!: string;
 
-  /** hash of the token this one replaced, or "session:<id>" for the first token of a session. */
   @prop({ required: true })
-  parentHash!: string;
+  node!: string;
 
   @prop({ required: true, type: () => Types.ObjectId })
   sessionId!: Types.ObjectId;
@@ -40,4 +34,34 @@ export class RefreshToken {
   expiresAt!: Date;
 }
 
+/**
+ * That a chain node was spent, and what replaced it. Inserted with the spent node as _id, so of
+ * concurrent refreshes with one token exactly one insert succeeds: rotation is race-free
+ * without transactions, and a later presentation of any token of that node finds this
+ * document and is a replay (or, within the grace, a second tab).
+ */
+@modelOptions({ schemaOptions: { collection: "refresh_rotations" } })
+@index({ at: 1 })
+export class RefreshRotation {
+  @prop({ type: String, required: true })
+  _id!: string;
+
+  /** The node that replaced this one. */
+  @prop({ required: true })
+  child!: string;
+
+  @prop({ required: true, type: () => Types.ObjectId })
+  sessionId!: Types.ObjectId;
+
+  @prop({ required: true })
+  at!: Date;
+
+  /** When the spent tokens of this node would have expired: kept for reuse detection. */
+  @prop({ required: true })
+  expiresAt!: Date;
+}
+
 export const RefreshTokenModel = getModelForClass(RefreshToken);
+export const RefreshRotationModel = getModelForClass(RefreshRotation);
+export const refreshTokenCollection = collectionOf<RefreshToken>(RefreshTokenModel);
+export const refreshRotationCollection = collectionOf<RefreshRotation>(RefreshRotationModel);

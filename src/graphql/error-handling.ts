@@ -4,7 +4,7 @@ import type { ErrorRequestHandler } from "express";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Context } from "../context";
 import { isDatabaseUnavailableError } from "../db/mongo-errors";
-import { serviceUnavailable } from "../errors";
+import { formatDomainError, isDomainError } from "./error-mapping";
 import type { Logger } from "../logger";
 
 /*
@@ -29,19 +29,22 @@ function rootCause(error: unknown): unknown {
  */
 function isUnexpected(error: unknown, code: unknown): boolean {
   if (code !== undefined && code !== "INTERNAL_SERVER_ERROR") return false;
-  return !(rootCause(error) instanceof GraphQLError);
+  const cause = rootCause(error);
+  return !(cause instanceof GraphQLError) && !isDomainError(cause);
 }
+
+const SERVICE_UNAVAILABLE = {
+  message: "The service is temporarily unavailable. Try again shortly.",
+  extensions: { code: "SERVICE_UNAVAILABLE" },
+} as const;
 
 /** Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is. */
 export function formatError() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    if (isDatabaseUnavailableError(rootCause(error))) {
-      const unavailable = serviceUnavailable();
-      return {
-        message: unavailable.message,
-        path: formatted.path,
-        extensions: unavailable.extensions,
-      };
+    const cause = rootCause(error);
+    if (isDomainError(cause)) return formatDomainError(cause, formatted);
+    if (isDatabaseUnavailableError(cause)) {
+      return { ...SERVICE_UNAVAILABLE, path: formatted.path };
     }
     const code = formatted.extensions?.code;
     if (

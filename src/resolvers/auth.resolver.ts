@@ -1,23 +1,34 @@
-import { GraphQLError } from "graphql";
 import { Arg, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
+import type { TokenSource } from "../auth/refresh-token-transport";
 import type { Context } from "../context";
-import { unauthenticated } from "../errors";
+import { AuthenticationError } from "../errors";
 import type { AuthResult } from "../services/auth.service";
+import { toObjectId } from "../services/user-store";
 import { AuthPayload } from "./auth-payload.type";
 import { SigninInput } from "./signin.input";
 
-/**
- * In cookie mode the refresh token goes into an httpOnly cookie and is left out of the body,
- * so no script on the page ever sees it.
- */
-function deliver(result: AuthResult, context: Context): AuthPayload {
-  context.identified.userId = result.user.id;
-  if (context.refreshTokenTransport === "body") return result;
-  context.setRefreshTokenCookie({
-    value: result.refreshToken,
-    expiresAt: result.refreshTokenExpiresAt,
-  });
-  return { ...result, refreshToken: null };
+function payload(
+  result: AuthResult,
+  context: Context,
+  cameFrom: TokenSource | "signin",
+): AuthPayload {
+  context.identified.userId = result.user._id.toHexString();
+  return {
+    ...result,
+    refreshToken: context.refreshTokens.deliver(
+      result.refreshToken,
+      result.refreshTokenExpiresAt,
+      cameFrom,
+    ),
+  };
+}
+
+function callerId(context: Context) {
+  const { caller } = context;
+  if (caller.kind === "invalid-token") throw new AuthenticationError(caller.reason);
+  const id = caller.kind === "authenticated" ? toObjectId(caller.claims.userId) : undefined;
+  if (!id) throw new AuthenticationError();
+  return id;
 }
 
 @Resolver()
@@ -32,42 +43,60 @@ export class AuthResolver {
     const result = await context.services.auth.signin(
       input.username,
       input.password,
-      context.clientIp,
+      context.client,
     );
-    return deliver(result, context);
+    return payload(result, context, "signin");
   }
 
   @Mutation(() => AuthPayload, {
     description:
-      "Rotates a refresh token: the given one (or, when omitted, the refresh token cookie) is spent and a new pair is returned.",
+      "Rotates a refresh token: the given one (or, when omitted, the refresh token cookie) is spent and a new pair is returned. A token read from the cookie is only ever returned in the cookie.",
   })
   async refreshToken(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
     @Ctx() context: Context,
   ): Promise<AuthPayload> {
-    const token = refreshToken ?? context.refreshTokenCookie;
-    if (!token) throw unauthenticated("REFRESH_TOKEN_INVALID");
+    const presented = context.refreshTokens.presented(refreshToken);
     try {
-      return deliver(await context.services.auth.refresh(token), context);
+      const result = await context.services.auth.refresh(presented.token, context.client);
+      return payload(result, context, presented.source);
     } catch (error) {
       // A cookie that can no longer be used would only be sent again and again.
-      if (!refreshToken && error instanceof GraphQLError) context.setRefreshTokenCookie(null);
+      if (presented.source === "cookie" && error instanceof AuthenticationError) {
+        context.refreshTokens.clearCookie();
+      }
       throw error;
     }
   }
 
   @Mutation(() => Boolean, {
     description:
-      "Ends the session the refresh token (or, when omitted, the refresh token cookie) belongs to, and clears the cookie.",
+      "Ends the session the refresh token (or, when omitted, the refresh token cookie) belongs to. Clears the cookie when its session is the one that ended, or when it is no longer valid.",
   })
   async signout(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
     @Ctx() context: Context,
   ): Promise<boolean> {
-    const token = refreshToken ?? context.refreshTokenCookie;
-    if (context.refreshTokenCookie) context.setRefreshTokenCookie(null);
-    if (!token) throw unauthenticated("REFRESH_TOKEN_INVALID");
-    return context.services.auth.signout(token);
+    const transport = context.refreshTokens;
+    const presented = transport.presented(refreshToken);
+    const { auth } = context.services;
+    let ended: { sessionId: string };
+    try {
+      ended = await auth.signout(presented.token);
+    } catch (error) {
+      if (presented.source === "cookie" && error instanceof AuthenticationError) {
+        transport.clearCookie();
+      }
+      throw error;
+    }
+    const cookie = transport.cookieToken();
+    if (presented.source === "cookie") {
+      transport.clearCookie();
+    } else if (cookie !== undefined) {
+      const cookieSession = await auth.liveSessionOf(cookie);
+      if (cookieSession === undefined || cookieSession === ended.sessionId) transport.clearCookie();
+    }
+    return true;
   }
 
   @Authorized()
@@ -75,10 +104,8 @@ export class AuthResolver {
     description: "Ends every session of the signed-in user, and clears the refresh token cookie.",
   })
   async signoutAll(@Ctx() context: Context): Promise<boolean> {
-    const { caller } = context;
-    if (caller.kind !== "authenticated") throw unauthenticated();
-    const done = await context.services.auth.signoutAll(caller.claims.userId);
-    if (context.refreshTokenCookie) context.setRefreshTokenCookie(null);
-    return done;
+    await context.services.auth.signoutAll(callerId(context));
+    if (context.refreshTokens.hasCookie()) context.refreshTokens.clearCookie();
+    return true;
   }
 }

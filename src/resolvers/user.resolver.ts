@@ -1,21 +1,49 @@
-import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+} from "type-graphql";
 import type { Context } from "../context";
 import { Role } from "../entities/role";
-import { User } from "../entities/user.entity";
-import { unauthenticated } from "../errors";
-import type { UserDocument } from "../services/user.service";
+import { User, type UserRecord } from "../entities/user.entity";
+import { AuthenticationError } from "../errors";
 import { SignupInput } from "./signup.input";
 
 @Resolver(() => User)
 export class UserResolver {
+  @FieldResolver(() => Boolean, {
+    description: "Whether the owner proved the address (verification link or password reset).",
+  })
+  emailVerified(@Root() user: UserRecord): boolean {
+    return Boolean(user.emailVerifiedAt);
+  }
+
+  @FieldResolver(() => Boolean, {
+    description: "A disabled account cannot sign in or refresh; an administrator can enable it.",
+  })
+  disabled(@Root() user: UserRecord): boolean {
+    return Boolean(user.disabledAt);
+  }
+
+  @FieldResolver(() => Date, { nullable: true, description: "The last successful signin." })
+  lastSigninAt(@Root() user: UserRecord, @Ctx() { services }: Context): Promise<Date | null> {
+    return services.users.lastSigninAt(user._id);
+  }
+
   @Query(() => User, {
     nullable: true,
     description:
       "The signed-in user; null without a token. A bad or expired token is an error, so clients know to refresh.",
   })
-  async me(@Ctx() { caller, services }: Context): Promise<UserDocument | null> {
+  async me(@Ctx() { caller, services }: Context): Promise<UserRecord | null> {
     if (caller.kind === "anonymous") return null;
-    if (caller.kind === "invalid-token") throw unauthenticated(caller.reason);
+    if (caller.kind === "invalid-token") throw new AuthenticationError(caller.reason);
     return services.users.findById(caller.claims.userId);
   }
 
@@ -25,7 +53,7 @@ export class UserResolver {
   signup(
     @Arg("input", () => SignupInput) input: SignupInput,
     @Ctx() { caller, services }: Context,
-  ): Promise<UserDocument> {
+  ): Promise<UserRecord> {
     return services.users.signup(input, caller);
   }
 
@@ -37,7 +65,7 @@ export class UserResolver {
     @Arg("userId", () => ID) userId: string,
     @Arg("roles", () => [Role]) roles: Role[],
     @Ctx() { caller, services }: Context,
-  ): Promise<UserDocument> {
+  ): Promise<UserRecord> {
     return services.users.setRoles(caller, userId, roles);
   }
 }

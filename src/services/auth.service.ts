@@ -1,209 +1,255 @@
 import type { Types } from "mongoose";
 import type { AccessTokens } from "../auth/access-tokens";
-import type { PasswordHasher } from "../auth/passwords";
-import { MAX_PASSWORD_BYTES } from "../auth/passwords";
-import { generateRefreshToken, hashRefreshToken } from "../auth/refresh-tokens";
-import { isDuplicateKeyError } from "../db/mongo-errors";
-import { RefreshTokenModel } from "../entities/refresh-token.entity";
-import { SessionModel } from "../entities/session.entity";
-import { UserModel } from "../entities/user.entity";
-import { tooManyAttempts, unauthenticated } from "../errors";
-import type { SigninThrottle } from "./signin-throttle";
-import { normalizeEmail, usernameKey } from "./signup-rules";
-import type { UserDocument } from "./user.service";
+import { MAX_PASSWORD_BYTES, type PasswordHasher } from "../auth/passwords";
+import type { Clock } from "../clock";
+import { userActivityCollection } from "../entities/user-activity.entity";
+import type { UserRecord } from "../entities/user.entity";
+import { AuthenticationError } from "../errors";
+import { hasControlCharacters, normalizeEmail, usernameKey } from "./account-rules";
+import type { AccountNames, NameKind } from "./account-names";
+import type { RefreshTokens } from "./refresh-tokens";
+import type { SecurityEvents } from "./security-events";
+import type { ClientInfo, SessionStore } from "./sessions";
+import type { AttemptTicket, SigninThrottle } from "./signin-throttle";
+import { withoutPasswordHash, type UserState, type UserStore } from "./user-store";
 
 export interface AuthResult {
-  user: UserDocument;
+  user: UserRecord;
+  sessionId: string;
   accessToken: string;
   accessTokenExpiresAt: Date;
   refreshToken: string;
   refreshTokenExpiresAt: Date;
 }
 
-export interface SessionPolicy {
-  refreshTokenTtlSeconds: number;
-  sessionMaxAgeSeconds: number;
+export interface SigninPolicy {
+  readonly requireEmailVerification: boolean;
 }
 
-/** Longer than any token we issue (43 characters); anything bigger is refused unread. */
-const MAX_REFRESH_TOKEN_LENGTH = 256;
 const MAX_IDENTIFIER_LENGTH = 254;
 
+/** Usernames cannot contain "@", so an identifier with one can only be an email. */
+function parseIdentifier(identifier: string): { kind: NameKind; name: string } | undefined {
+  const trimmed = identifier.trim();
+  if (trimmed.length === 0 || trimmed.length > MAX_IDENTIFIER_LENGTH) return undefined;
+  return trimmed.includes("@")
+    ? { kind: "email", name: normalizeEmail(trimmed) }
+    : { kind: "username", name: usernameKey(trimmed) };
+}
+
+/** The throttle's key for an account: its id, or the name tried when no account has it. */
+export function throttleKeyOf(userId: Types.ObjectId): string {
+  return `user:${userId.toHexString()}`;
+}
+
 /**
- * Sign-in sessions and their refresh tokens: signin, rotation with reuse detection, signout.
- * All the refresh-token rules live here.
+ * Signing in and keeping a session: signin (under the brute-force throttle), refresh,
+ * signout. The refresh-token rules themselves live in refresh-tokens.ts.
  */
 export class AuthService {
   constructor(
-    private readonly passwords: PasswordHasher,
-    private readonly accessTokens: AccessTokens,
-    private readonly policy: SessionPolicy,
-    private readonly throttle: SigninThrottle,
+    private readonly deps: {
+      readonly clock: Clock;
+      readonly passwords: PasswordHasher;
+      readonly accessTokens: AccessTokens;
+      readonly users: UserStore;
+      readonly names: AccountNames;
+      readonly sessions: SessionStore;
+      readonly refreshTokens: RefreshTokens;
+      readonly throttle: SigninThrottle;
+      readonly events: SecurityEvents;
+      readonly policy: SigninPolicy;
+    },
   ) {}
 
   /**
    * Unknown account and wrong password give the same error after the same bcrypt work, so
-   * neither the message nor the timing tells which usernames exist. The throttle counts
-   * attempts per account (unknown names included, so a lockout reveals nothing either) and
-   * per client IP, and refuses locked-out attempts before any bcrypt work.
+   * neither the message nor the timing tells which names exist. The throttle counts attempts
+   * per account (unknown names too) and address, and refuses locked-out attempts before any
+   * bcrypt work. Reasons that need a correct password (disabled, unverified) come after it.
    */
-  async signin(identifier: string, password: string, clientIp: string): Promise<AuthResult> {
-    const user = await this.findAccount(identifier);
+  async signin(identifier: string, password: string, client: ClientInfo): Promise<AuthResult> {
+    const { passwords, throttle, events } = this.deps;
+    const user = await this.findActiveAccount(identifier);
+    const userId = user ? user._id.toHexString() : null;
     const accountKey = user
-      ? `account:${user.id}`
-      : `account:${identifier.trim().toLowerCase().slice(0, MAX_IDENTIFIER_LENGTH)}`;
-    const decision = await this.throttle.begin(accountKey, clientIp);
-    if (!decision.allowed) throw tooManyAttempts(decision.retryAfterSeconds);
+      ? throttleKeyOf(user._id)
+      : `name:${identifier.trim().toLowerCase().slice(0, MAX_IDENTIFIER_LENGTH)}`;
 
-    const plausible = Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES;
-    if (!user || !plausible) {
-      await this.passwords.compareWithDummy(plausible ? password : "");
-      throw unauthenticated("INVALID_CREDENTIALS");
-    }
-    if (!(await this.passwords.compare(password, user.passwordHash))) {
-      throw unauthenticated("INVALID_CREDENTIALS");
-    }
-    await this.throttle.succeeded(decision.ticket);
-    return this.startSession(user);
-  }
-
-  /**
-   * Trades a refresh token for a new pair. The presented token is spent by inserting its
-   * successor (unique parentHash), which the database lets happen once; presenting it again
-   * ends the whole session (RFC 9700 §4.14.2).
-   */
-  async refresh(refreshToken: string): Promise<AuthResult> {
-    const presented = await this.findToken(refreshToken);
-    if (!presented) throw unauthenticated("REFRESH_TOKEN_INVALID");
-
-    const session = await SessionModel.findById(presented.sessionId).lean().exec();
-    if (!session) throw unauthenticated("REFRESH_TOKEN_INVALID");
-    if (session.revoked) {
-      // A spent token stays a replay even after its session ended (for instance, ended by the
-      // replay before it): the client should hear REUSED, not a generic INVALID.
-      const spent = await RefreshTokenModel.exists({ parentHash: presented._id });
-      throw unauthenticated(spent ? "REFRESH_TOKEN_REUSED" : "REFRESH_TOKEN_INVALID");
-    }
-
-    const now = new Date();
-    if (presented.expiresAt <= now || session.expiresAt <= now) {
-      // An expired token that was also spent is still a replay: treat it as one.
-      if (await RefreshTokenModel.exists({ parentHash: presented._id })) {
-        await this.revokeSession(session._id, "REUSE_DETECTED");
-        throw unauthenticated("REFRESH_TOKEN_REUSED");
-      }
-      throw unauthenticated("REFRESH_TOKEN_EXPIRED");
-    }
-
-    const user = await UserModel.findById(presented.userId).exec();
-    if (!user) throw unauthenticated("REFRESH_TOKEN_INVALID");
-
-    let next: { token: string; expiresAt: Date };
-    try {
-      next = await this.issueRefreshToken({
-        parentHash: presented._id,
-        sessionId: session._id,
-        userId: user._id,
-        sessionExpiresAt: session.expiresAt,
-        now,
+    const decision = await throttle.begin(accountKey, client.ip);
+    if (!decision.allowed) {
+      events.emit({
+        type: "signin_throttled",
+        scope: decision.scope,
+        retryAfterSeconds: decision.retryAfterSeconds,
+        userId,
+        clientIp: client.ip,
       });
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-      await this.revokeSession(session._id, "REUSE_DETECTED");
-      throw unauthenticated("REFRESH_TOKEN_REUSED");
+      throw new AuthenticationError("TOO_MANY_ATTEMPTS", decision.retryAfterSeconds);
     }
-    return this.result(user, next);
+
+    // A password bcrypt would truncate or confuse (NUL) can never be right: same work, no hash.
+    const plausible =
+      Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES && !hasControlCharacters(password);
+    const correct =
+      user && plausible
+        ? await passwords.compare(password, user.passwordHash)
+        : await passwords.compareWithDummy(plausible ? password : "");
+    if (!user || !correct) this.failed(decision.ticket, userId, client);
+
+    await throttle.succeeded(decision.ticket);
+    if (user.disabledAt) {
+      events.emit({
+        type: "signin_failed",
+        reason: "ACCOUNT_DISABLED",
+        userId,
+        clientIp: client.ip,
+      });
+      throw new AuthenticationError("ACCOUNT_DISABLED");
+    }
+    if (this.deps.policy.requireEmailVerification && !user.emailVerifiedAt) {
+      events.emit({
+        type: "signin_failed",
+        reason: "EMAIL_NOT_VERIFIED",
+        userId,
+        clientIp: client.ip,
+      });
+      throw new AuthenticationError("EMAIL_NOT_VERIFIED");
+    }
+    const result = await this.startSession(user, client);
+    await userActivityCollection.replaceOne(
+      { _id: user._id },
+      { lastSigninAt: new Date(this.deps.clock.nowMs()) },
+      { upsert: true },
+    );
+    events.emit({ type: "signin_succeeded", userId: userId!, clientIp: client.ip });
+    return result;
   }
 
-  /** Ends the session the token belongs to. Signing out twice is not an error. */
-  async signout(refreshToken: string): Promise<boolean> {
-    const presented = await this.findToken(refreshToken);
-    if (!presented) throw unauthenticated("REFRESH_TOKEN_INVALID");
-    await this.revokeSession(presented.sessionId, "SIGNOUT");
-    return true;
+  /** Trades a refresh token for a new pair of the same session. */
+  async refresh(refreshToken: string, client: ClientInfo): Promise<AuthResult> {
+    const { refreshTokens, users, sessions, events } = this.deps;
+    let rotation;
+    try {
+      rotation = await refreshTokens.rotate(refreshToken, client);
+    } catch (error) {
+      if (error instanceof AuthenticationError && isRefreshFailure(error.reason)) {
+        events.emit({ type: "refresh_failed", reason: error.reason });
+      }
+      throw error;
+    }
+    const user = await users.findById(rotation.userId);
+    if (!user || user.status !== "active" || user.disabledAt) {
+      // Ending the account ends its sessions; this catches one a crash left behind.
+      await sessions.end(rotation.session, user ? "ACCOUNT_DISABLED" : "ACCOUNT_DELETED");
+      throw new AuthenticationError(
+        user?.disabledAt ? "ACCOUNT_DISABLED" : "REFRESH_TOKEN_INVALID",
+      );
+    }
+    const sessionId = rotation.session._id.toHexString();
+    events.emit({
+      type: "refresh_rotated",
+      userId: user._id.toHexString(),
+      sessionId,
+      grace: rotation.grace,
+    });
+    return this.result(user, sessionId, rotation);
+  }
+
+  /** Ends the session the refresh token belongs to. Signing out twice is not an error. */
+  async signout(refreshToken: string): Promise<{ sessionId: string }> {
+    const presented = await this.deps.refreshTokens.find(refreshToken);
+    if (!presented) throw new AuthenticationError("REFRESH_TOKEN_INVALID");
+    const session = await this.deps.sessions.findById(presented.sessionId);
+    if (!session) throw new AuthenticationError("REFRESH_TOKEN_INVALID");
+    await this.deps.sessions.end(session, "SIGNOUT");
+    return { sessionId: session._id.toHexString() };
+  }
+
+  /** The session a refresh token belongs to, if the token is known and its session live. */
+  async liveSessionOf(refreshToken: string): Promise<string | undefined> {
+    const presented = await this.deps.refreshTokens.find(refreshToken);
+    if (!presented) return undefined;
+    const session = await this.deps.sessions.findById(presented.sessionId);
+    return this.deps.sessions.isLive(session) ? session._id.toHexString() : undefined;
   }
 
   /** Ends every session of the user. Access tokens already issued live out their short TTL. */
-  async signoutAll(userId: string): Promise<boolean> {
-    await SessionModel.updateMany(
-      { userId, revoked: false },
-      { $set: { revoked: true, revokedAt: new Date(), revokedReason: "SIGNOUT_ALL" } },
-    ).exec();
-    return true;
-  }
-
-  private async findAccount(identifier: string): Promise<UserDocument | null> {
-    const trimmed = identifier.trim();
-    if (trimmed.length === 0 || trimmed.length > MAX_IDENTIFIER_LENGTH) return null;
-    // Usernames cannot contain "@", so an identifier with one can only be an email.
-    const filter = trimmed.includes("@")
-      ? { email: normalizeEmail(trimmed) }
-      : { usernameKey: usernameKey(trimmed) };
-    return UserModel.findOne(filter).select("+passwordHash").exec();
-  }
-
-  private async findToken(refreshToken: string) {
-    if (refreshToken.length === 0 || refreshToken.length > MAX_REFRESH_TOKEN_LENGTH) return null;
-    return RefreshTokenModel.findById(hashRefreshToken(refreshToken)).lean().exec();
-  }
-
-  private async startSession(user: UserDocument): Promise<AuthResult> {
-    const now = new Date();
-    const session = await SessionModel.create({
-      userId: user._id,
-      createdAt: now,
-      expiresAt: new Date(now.getTime() + this.policy.sessionMaxAgeSeconds * 1000),
-      revoked: false,
+  async signoutAll(userId: Types.ObjectId): Promise<number> {
+    const count = await this.deps.sessions.endAll(userId, "SIGNOUT_ALL");
+    this.deps.events.emit({
+      type: "sessions_ended",
+      userId: userId.toHexString(),
+      count,
+      reason: "SIGNOUT_ALL",
+      by: userId.toHexString(),
     });
-    const refresh = await this.issueRefreshToken({
-      parentHash: `session:${session._id.toHexString()}`,
-      sessionId: session._id,
-      userId: user._id,
-      sessionExpiresAt: session.expiresAt,
-      now,
+    return count;
+  }
+
+  /** A new session for an account whose password was just proven. */
+  async startSession(user: UserState | UserRecord, client: ClientInfo): Promise<AuthResult> {
+    const session = await this.deps.sessions.start(user._id, client);
+    const refresh = await this.deps.refreshTokens.issueFirst(session);
+    return this.result(user, session._id.toHexString(), refresh);
+  }
+
+  private failed(ticket: AttemptTicket, userId: string | null, client: ClientInfo): never {
+    const { events } = this.deps;
+    events.emit({
+      type: "signin_failed",
+      reason: "INVALID_CREDENTIALS",
+      userId,
+      clientIp: client.ip,
     });
-    return this.result(user, refresh);
+    if (ticket.locksIfFailed) {
+      events.emit({
+        type: "lockout_started",
+        scope: ticket.locksIfFailed,
+        userId,
+        clientIp: client.ip,
+      });
+    }
+    throw new AuthenticationError("INVALID_CREDENTIALS");
   }
 
-  private async issueRefreshToken(args: {
-    parentHash: string;
-    sessionId: Types.ObjectId;
-    userId: Types.ObjectId;
-    sessionExpiresAt: Date;
-    now: Date;
-  }): Promise<{ token: string; expiresAt: Date }> {
-    const token = generateRefreshToken();
-    const inactivityDeadline = args.now.getTime() + this.policy.refreshTokenTtlSeconds * 1000;
-    const expiresAt = new Date(Math.min(inactivityDeadline, args.sessionExpiresAt.getTime()));
-    await RefreshTokenModel.create({
-      _id: hashRefreshToken(token),
-      parentHash: args.parentHash,
-      sessionId: args.sessionId,
-      userId: args.userId,
-      createdAt: args.now,
-      expiresAt,
+  /** The active account with this username or email, read past any crash-lagged state. */
+  private async findActiveAccount(identifier: string): Promise<UserState | undefined> {
+    const parsed = parseIdentifier(identifier);
+    if (!parsed) return undefined;
+    const ownerId = await this.deps.names.ownerOf(parsed.kind, parsed.name);
+    if (!ownerId) return undefined;
+    const user = await this.deps.users.readLatest(ownerId);
+    return user?.status === "active" ? user : undefined;
+  }
+
+  private result(
+    user: UserState | UserRecord,
+    sessionId: string,
+    refresh: { token: string; expiresAt: Date },
+  ): AuthResult {
+    const access = this.deps.accessTokens.sign({
+      id: user._id.toHexString(),
+      roles: user.roles,
+      sessionId,
     });
-    return { token, expiresAt };
-  }
-
-  private async revokeSession(
-    sessionId: Types.ObjectId,
-    reason: "SIGNOUT" | "REUSE_DETECTED",
-  ): Promise<void> {
-    await SessionModel.updateOne(
-      { _id: sessionId, revoked: false },
-      { $set: { revoked: true, revokedAt: new Date(), revokedReason: reason } },
-    ).exec();
-  }
-
-  private result(user: UserDocument, refresh: { token: string; expiresAt: Date }): AuthResult {
-    const access = this.accessTokens.sign({ id: user.id, roles: user.roles });
     return {
-      user,
+      user: "passwordHash" in user ? withoutPasswordHash(user) : user,
+      sessionId,
       accessToken: access.token,
       accessTokenExpiresAt: access.expiresAt,
       refreshToken: refresh.token,
       refreshTokenExpiresAt: refresh.expiresAt,
     };
   }
+}
+
+function isRefreshFailure(
+  reason: string | undefined,
+): reason is "REFRESH_TOKEN_INVALID" | "REFRESH_TOKEN_EXPIRED" | "REFRESH_TOKEN_REUSED" {
+  return (
+    reason === "REFRESH_TOKEN_INVALID" ||
+    reason === "REFRESH_TOKEN_EXPIRED" ||
+    reason === "REFRESH_TOKEN_REUSED"
+  );
 }

@@ -1,44 +1,89 @@
 import { AccessTokens } from "../auth/access-tokens";
 import { createPasswordHasher, type PasswordHasher } from "../auth/passwords";
+import { systemClock, type Clock } from "../clock";
 import type { Config } from "../config";
+import { AccountNames } from "./account-names";
+import { AdminRoster } from "./admin-roster";
 import { AuthService } from "./auth.service";
+import { RefreshTokens } from "./refresh-tokens";
+import { SecurityEvents } from "./security-events";
+import { SessionStore } from "./sessions";
 import { SigninThrottle } from "./signin-throttle";
+import { UserStore } from "./user-store";
 import { UserService } from "./user.service";
 
 /** Everything a request needs, built once per server instance from its config. */
 export interface Services {
+  readonly clock: Clock;
+  readonly events: SecurityEvents;
   readonly accessTokens: AccessTokens;
   readonly passwords: PasswordHasher;
+  readonly sessions: SessionStore;
+  readonly roster: AdminRoster;
   readonly users: UserService;
   readonly auth: AuthService;
 }
 
-export function createServices(config: Config): Services {
+export interface ServiceOptions {
+  /** Time for every rule; tests pass a clock they move. */
+  readonly clock?: Clock;
+}
+
+export function createServices(config: Config, options: ServiceOptions = {}): Services {
+  const clock = options.clock ?? systemClock;
+  const events = new SecurityEvents();
   const accessTokens = new AccessTokens({
     secret: config.jwt.secret,
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.accessTokenTtlSeconds,
+    clock,
   });
   const passwords = createPasswordHasher(config.bcryptRounds, { workers: config.passwordWorkers });
+  const userStore = new UserStore(clock);
+  const names = new AccountNames(clock, userStore);
+  const roster = new AdminRoster(clock);
+  const sessions = new SessionStore(clock, config.sessionMaxAgeSeconds);
+  const refreshTokens = new RefreshTokens(
+    {
+      refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+      reuseGraceSeconds: config.refreshReuseGraceSeconds,
+    },
+    clock,
+    sessions,
+    events,
+  );
+  const throttle = new SigninThrottle(
+    {
+      maxFailuresPerPair: config.signinThrottle.maxFailuresPerPair,
+      maxFailuresPerIp: config.signinThrottle.maxFailuresPerIp,
+      maxFailuresPerAccount: config.signinThrottle.maxFailuresPerAccount,
+      knownAddressDays: config.signinThrottle.knownAddressDays,
+      windowSeconds: config.signinThrottle.windowSeconds,
+      lockoutBaseSeconds: config.signinThrottle.lockoutBaseSeconds,
+      lockoutMaxSeconds: config.signinThrottle.lockoutMaxSeconds,
+    },
+    clock,
+  );
   return {
+    clock,
+    events,
     accessTokens,
     passwords,
-    users: new UserService(passwords),
-    auth: new AuthService(
+    sessions,
+    roster,
+    users: new UserService({ clock, passwords, users: userStore, names, roster, events }),
+    auth: new AuthService({
+      clock,
       passwords,
       accessTokens,
-      {
-        refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-        sessionMaxAgeSeconds: config.sessionMaxAgeSeconds,
-      },
-      new SigninThrottle({
-        account: { maxFailures: config.signinThrottle.maxFailuresPerAccount },
-        ip: { maxFailures: config.signinThrottle.maxFailuresPerIp },
-        windowSeconds: config.signinThrottle.windowSeconds,
-        lockoutBaseSeconds: config.signinThrottle.lockoutBaseSeconds,
-        lockoutMaxSeconds: config.signinThrottle.lockoutMaxSeconds,
-      }),
-    ),
+      users: userStore,
+      names,
+      sessions,
+      refreshTokens,
+      throttle,
+      events,
+      policy: { requireEmailVerification: config.requireEmailVerification },
+    }),
   };
 }

@@ -1,14 +1,13 @@
 import type { Page } from "playwright-core";
 import { RefreshTokenDocument } from "../generated/graphql";
-import { newAccount, sleep, useTestServer } from "../setup/kit";
+import { ManualClock } from "../setup/clock";
+import { newAccount, useTestServer } from "../setup/kit";
 import { artifactPath, watchPageErrors, useBrowserContext, type PageGlobals } from "./browser";
 
-/**
- * Short enough to wait past, long enough that a token just issued never expires on the way
- * to the server: the JWT `exp` has whole-second precision, so a 1-second token may live for
- * only a few milliseconds, and a retry after a refresh would then fail for no reason.
- */
-const ACCESS_TOKEN_TTL_SECONDS = 2;
+/** The server's clock is moved past it: the app only ever learns of expiry from the server. */
+const ACCESS_TOKEN_TTL_SECONDS = 60;
+/** REFRESH_REUSE_GRACE's default. */
+const REUSE_GRACE_SECONDS = 10;
 const FIELDS = ["publicContent", "userContent", "modContent", "adminContent"] as const;
 type Field = (typeof FIELDS)[number];
 
@@ -92,11 +91,15 @@ const signIn = async (page: Page, account: ReturnType<typeof newAccount>) => {
 };
 
 describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", () => {
-  const ctx = useTestServer({
-    ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL_SECONDS),
-    // The test server is plain HTTP on 127.0.0.1.
-    COOKIE_SECURE: "false",
-  });
+  const clock = new ManualClock();
+  const ctx = useTestServer(
+    {
+      ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL_SECONDS),
+      // The test server is plain HTTP on 127.0.0.1.
+      COOKIE_SECURE: "false",
+    },
+    { clock },
+  );
   const browsing = useBrowserContext({ width: 1100, height: 800 });
 
   const refreshCookie = async () => {
@@ -138,7 +141,7 @@ describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", 
     await page.screenshot({ path: artifactPath("example-app.png") });
 
     // Past the access token's lifetime, four queries fail together with TOKEN_EXPIRED.
-    await sleep(ACCESS_TOKEN_TTL_SECONDS * 1000 + 500);
+    clock.advance(ACCESS_TOKEN_TTL_SECONDS + 1);
     traffic.operations.length = 0;
     await page.getByRole("button", { name: "Reload content" }).click();
     expect(await readContent(page)).toEqual(signedInContent);
@@ -195,13 +198,13 @@ describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", 
     await signIn(page, account);
     expect((await readContent(page)).userContent).toBe("User Content.");
 
-    // Someone else spends the refresh token first (a stolen cookie): the server treats the
-    // app's own use of it as reuse and ends the session.
+    // Someone else spends the refresh token first (a stolen cookie): once the reuse grace has
+    // passed, the server treats the app's own use of it as reuse and ends the session.
     const stolen = await refreshCookie();
     const theft = await server.execute(RefreshTokenDocument, { refreshToken: stolen!.value });
     expect(theft.errors).toBeUndefined();
 
-    await sleep(ACCESS_TOKEN_TTL_SECONDS * 1000 + 500);
+    clock.advance(Math.max(ACCESS_TOKEN_TTL_SECONDS, REUSE_GRACE_SECONDS) + 1);
     await page.getByRole("button", { name: "Reload content" }).click();
     await page.getByRole("alert").getByText("Your session was ended for safety").waitFor();
     await page.getByRole("form", { name: "Sign in" }).waitFor();

@@ -8,6 +8,7 @@ import {
   type Role,
 } from "../generated/graphql";
 import { connectTestDatabase, disconnectTestDatabase } from "./database";
+import type { ServiceOptions } from "../../src/services/services";
 import { startTestServer, type GraphQLResponse, type TestServer } from "./test-server";
 
 export const ADMIN = {
@@ -20,16 +21,22 @@ export const ADMIN = {
  * Gives a test file its own database and one server instance (with an initial admin),
  * started before its tests and stopped after them.
  */
-export function useTestServer(env: Record<string, string> = {}): { readonly server: TestServer } {
+export function useTestServer(
+  env: Record<string, string> = {},
+  options: ServiceOptions = {},
+): { readonly server: TestServer } {
   const holder: { server?: TestServer } = {};
   beforeAll(async () => {
     await connectTestDatabase();
-    holder.server = await startTestServer({
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      ...env,
-    });
+    holder.server = await startTestServer(
+      {
+        ADMIN_USERNAME: ADMIN.username,
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        ...env,
+      },
+      options,
+    );
   });
   afterAll(async () => {
     await holder.server?.close();

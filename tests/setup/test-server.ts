@@ -4,6 +4,7 @@ import { print, type GraphQLFormattedError } from "graphql";
 import { loadConfig, type Config } from "../../src/config";
 import { createLogger } from "../../src/logger";
 import { startServer, type AppServer } from "../../src/server";
+import type { ServiceOptions } from "../../src/services/services";
 
 /** Fixed so tests can sign tokens the server should reject (wrong issuer, alg none, ...). */
 export const TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789";
@@ -43,7 +44,10 @@ export interface TestServer {
  * Starts a real server instance on a free loopback port, with test defaults overridden by
  * `env` (e.g. a 1-second ACCESS_TOKEN_TTL). The database must be connected already.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: ServiceOptions = {},
+): Promise<TestServer> {
   const config = loadConfig({
     NODE_ENV: "test",
     PORT: "0",
@@ -63,7 +67,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       callback();
     },
   });
-  const app = await startServer(config, createLogger(config, sink));
+  const app = await startServer(config, createLogger(config, sink), options);
   const url = app.url;
   const origin = new URL(url).origin;
 
