@@ -5,10 +5,21 @@ import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import bcrypt from "bcryptjs";
+import { parse, validate } from "graphql";
 import * as prettier from "prettier";
 import type * as ConnectionModule from "../src/db/connection";
 import type * as PasswordsModule from "../src/auth/passwords";
 import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
+import type * as OperationLimitsModule from "../src/graphql/operation-limits";
+import type * as ServerModule from "../src/server";
+import {
+  MAX_TOKENS,
+  doublingFragments,
+  fragmentChain,
+  fragmentsSpreadingAllPrevious,
+  largestAdmitted,
+  wideSpreads,
+} from "../tests/setup/hostile-documents";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
 /**
@@ -381,6 +392,56 @@ async function poolCompareRate(passwords: typeof PasswordsModule): Promise<numbe
   }
 }
 
+/**
+ * How long the operation-limit rule takes to refuse the documents tests/graphql-limits.test.ts
+ * sends: fragments that multiply their fields, up to the largest the token cap admits. The
+ * tests prove the rule's work linear by counting it; the time target lives here. Only
+ * validation is timed (graphql-js's validate with the rule, no server), median of seven runs.
+ */
+async function limitRuleTarget(): Promise<{ target: string; measured: string; pass: boolean }> {
+  // type-graphql reads decorator metadata while server.js loads.
+  await import("reflect-metadata");
+  const { createSchema } = (await import(path.join(DIST, "server.js"))) as typeof ServerModule;
+  const { operationLimitsRule } = (await import(
+    path.join(DIST, "graphql/operation-limits.js")
+  )) as typeof OperationLimitsModule;
+  const schema = await createSchema();
+  // The server's defaults (src/config.ts).
+  const rule = operationLimitsRule({ maxDepth: 15, maxAliases: 15, maxCost: 1000 });
+  const largest = (build: (size: number) => string) => build(largestAdmitted(build));
+  const documents: [string, string][] = [
+    ["25 doubling levels", doublingFragments(25)],
+    ["40 doubling levels", doublingFragments(40)],
+    ["200 doubling levels", doublingFragments(200)],
+    ["largest doubling", largest(doublingFragments)],
+    ["largest wide", largest(wideSpreads)],
+    ["largest chain", largest(fragmentChain)],
+    ["largest all-previous", largest(fragmentsSpreadingAllPrevious)],
+  ];
+  let slowest = { name: "", ms: 0 };
+  let accepted: string | undefined;
+  for (const [name, source] of documents) {
+    const document = parse(source, { maxTokens: MAX_TOKENS });
+    if (validate(schema, document, [rule]).length === 0) accepted ??= name;
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const started = performance.now();
+      validate(schema, document, [rule]);
+      times.push(performance.now() - started);
+    }
+    const ms = times.sort((a, b) => a - b)[3]!;
+    log(`limit rule, ${name} (${source.length} bytes): median ${ms.toFixed(2)} ms`);
+    if (ms > slowest.ms) slowest = { name, ms };
+  }
+  return {
+    target: "limit rule refuses the hostile documents in < 50 ms",
+    measured: accepted
+      ? `${accepted} was not refused`
+      : `${round(slowest.ms, 1)} ms (${slowest.name}, the slowest)`,
+    pass: accepted === undefined && slowest.ms < 50,
+  };
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const host = machine();
@@ -710,6 +771,7 @@ async function main(): Promise<void> {
         pass: peakRssMB < 200,
       },
     ];
+    targets.push(await limitRuleTarget());
 
     const report = {
       generatedAt: new Date().toISOString(),

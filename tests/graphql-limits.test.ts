@@ -1,6 +1,25 @@
 import { performance } from "node:perf_hooks";
-import { getIntrospectionQuery, type GraphQLFormattedError } from "graphql";
+import {
+  getIntrospectionQuery,
+  parse,
+  validate,
+  visit,
+  type DocumentNode,
+  type GraphQLFormattedError,
+} from "graphql";
+import { operationLimitsRule, type OperationLimits } from "../src/graphql/operation-limits";
+import { createSchema } from "../src/server";
 import { MeDocument, PublicContentDocument } from "./generated/graphql";
+import {
+  MAX_TOKENS,
+  doublingFragments,
+  fragmentChain,
+  fragmentsSpreadingAllPrevious,
+  isAdmitted,
+  largestAdmitted,
+  nestedInlineFragments,
+  wideSpreads,
+} from "./setup/hostile-documents";
 import {
   createSignedInUser,
   expectData,
@@ -62,6 +81,56 @@ function aliases(count: number, field = "publicContent"): string {
 function nestedTypeQuery(levels: number): string {
   return `{ __type(name: "User") { ${"ofType { ".repeat(levels)}name${" }".repeat(levels)} } }`;
 }
+
+type LimitName = "depth" | "aliases" | "cost";
+
+const LIMIT_MESSAGE: Record<LimitName, RegExp> = {
+  depth: /depth limit/i,
+  aliases: /alias limit/i,
+  cost: /cost limit/i,
+};
+
+/** Selections as written in the document: fields, inline fragments and fragment spreads. */
+function countSelections(document: DocumentNode): number {
+  let count = 0;
+  const counted = () => {
+    count += 1;
+  };
+  visit(document, { Field: counted, InlineFragment: counted, FragmentSpread: counted });
+  return count;
+}
+
+/**
+ * Validates `source` against the real schema with the limit rule alone, and reports the
+ * selections the rule visited next to the selections the document holds: the rule's work
+ * is proven linear by counting it, not by timing it on a shared machine.
+ */
+async function measureRule(source: string, limits: OperationLimits) {
+  const document = parse(source, { maxTokens: MAX_TOKENS });
+  const schema = await createSchema();
+  let visited: number | undefined;
+  const rule = operationLimitsRule(limits, (work) => {
+    visited = work.selectionsVisited;
+  });
+  const started = performance.now();
+  const errors = validate(schema, document, [rule]);
+  const elapsed = performance.now() - started;
+  if (visited === undefined) throw new Error("the rule did not report its work");
+  return {
+    errors,
+    limits: errors.map((error) => error.extensions.limit),
+    visited,
+    selections: countSelections(document),
+    elapsed,
+  };
+}
+
+/** Limits no document within the token cap reaches except by multiplying fragments. */
+const FAR_LIMITS: OperationLimits = {
+  maxDepth: 1_000_000,
+  maxAliases: 1_000_000,
+  maxCost: Number.MAX_SAFE_INTEGER,
+};
 
 /** Answers a plain query, so a test can show the server survived what came before. */
 async function expectStillServing(server: TestServer): Promise<void> {
@@ -202,6 +271,191 @@ describe("GraphQL operation limits", () => {
       );
       expect(expectOnlyError(response, "GRAPHQL_VALIDATION_FAILED").message).toMatch(/cost limit/i);
     });
+
+    it("measures every operation of a document, adding up a fragment measured for an earlier one", async () => {
+      // A costs 6; B spreads the same fragment twice and costs 12. The whole document is
+      // validated, whichever operation is asked for.
+      const document = `query A { ...six } query B { ...six ...six } fragment six on Query { ${aliases(6)} }`;
+      const response = await send(cheap, JSON.stringify({ query: document, operationName: "A" }));
+      expect(response.status).toBe(400);
+      const error = expectOnlyError(response, "GRAPHQL_VALIDATION_FAILED");
+      expect(error.extensions?.limit).toBe("cost");
+      expect(error.message).toContain('"B" costs at least 12; the limit is 10');
+    });
+  });
+
+  describe("fragments spread many times", () => {
+    const hostile: { name: string; source: string; limit: LimitName }[] = [
+      {
+        name: "25 levels of fragments that each spread the next twice",
+        limit: "cost",
+        source: doublingFragments(25),
+      },
+      {
+        name: "40 levels of fragments that each spread the next twice",
+        limit: "cost",
+        source: doublingFragments(40),
+      },
+      {
+        name: "200 levels of fragments that each spread the next twice",
+        limit: "cost",
+        source: doublingFragments(200),
+      },
+      {
+        name: "as many doubling levels as the token cap admits",
+        limit: "cost",
+        source: doublingFragments(largestAdmitted(doublingFragments)),
+      },
+      {
+        name: "25 doubling levels around one aliased field",
+        limit: "aliases",
+        source: doublingFragments(25, "a: publicContent"),
+      },
+      { name: "one fragment spread 2000 times", limit: "cost", source: wideSpreads(2000) },
+      {
+        name: "one fragment of ten aliases spread 100 times",
+        limit: "aliases",
+        source: wideSpreads(100, aliases(10)),
+      },
+      {
+        name: "a chain of 100 fragments, each one level deeper",
+        limit: "depth",
+        source: fragmentChain(100),
+      },
+      {
+        name: "the longest chain of fragments the token cap admits",
+        limit: "depth",
+        source: fragmentChain(largestAdmitted(fragmentChain)),
+      },
+      {
+        name: "as many fragments spreading all the ones before as the token cap admits",
+        limit: "cost",
+        source: fragmentsSpreadingAllPrevious(largestAdmitted(fragmentsSpreadingAllPrevious)),
+      },
+    ];
+
+    it.each(hostile)(
+      "refuses $name by its $limit limit while a concurrent request is answered",
+      async ({ source, limit }) => {
+        expect(isAdmitted(source)).toBe(true);
+        const [refused, served] = await Promise.all([
+          query(ctx.server, source),
+          ctx.server.execute(PublicContentDocument),
+        ]);
+        expect(refused.status).toBe(400);
+        const error = expectOnlyError(refused, "GRAPHQL_VALIDATION_FAILED");
+        expect(error.extensions?.limit).toBe(limit);
+        expect(error.message).toMatch(LIMIT_MESSAGE[limit]);
+        expect(refused.data).toBeUndefined();
+        expect(expectData(served).publicContent).toBe("Public Content.");
+
+        // The same refusal, counted: no selection of the document is visited twice.
+        const work = await measureRule(source, ctx.server.config.graphql);
+        expect(work.limits).toEqual([limit]);
+        expect(work.visited).toBeLessThanOrEqual(work.selections);
+        expect(work.elapsed).toBeLessThan(2_000);
+      },
+    );
+
+    it("reports a lower bound once the cost limit is passed, not the 2^25 a full count reaches", async () => {
+      const response = await query(ctx.server, doublingFragments(25));
+      const error = expectOnlyError(response, "GRAPHQL_VALIDATION_FAILED");
+      const [, atLeast] = /costs at least (\d+); the limit is 1000\./.exec(error.message) ?? [];
+      expect(Number(atLeast)).toBeGreaterThan(1000);
+      expect(Number(atLeast)).toBeLessThanOrEqual(2000);
+    });
+
+    it("adds a fragment measured once at each of its spreads exactly: 2^40 fields fit a cost limit of 2^40, not of one less", async () => {
+      const source = doublingFragments(40);
+      const atLimit = await measureRule(source, { ...FAR_LIMITS, maxCost: 2 ** 40 });
+      expect(atLimit.errors).toEqual([]);
+      // Measured to the end without a limit to stop it, still one visit per selection.
+      expect(atLimit.visited).toBe(atLimit.selections);
+
+      const under = await measureRule(source, { ...FAR_LIMITS, maxCost: 2 ** 40 - 1 });
+      expect(under.limits).toEqual(["cost"]);
+      expect(under.errors[0]?.message).toContain(
+        `costs at least ${2 ** 40}; the limit is ${2 ** 40 - 1}.`,
+      );
+    });
+
+    it("counts a fragment measured once as deep as each place it is spread", async () => {
+      // T adds three levels: spread under __type and again under `levels` ofTypes.
+      const twice = (levels: number) =>
+        `query Twice { __type(name: "User") { ...T ${"ofType { ".repeat(levels)}...T${" }".repeat(levels)} } }
+         fragment T on __Type { ofType { ofType { name } } }`;
+      const atLimit = await query(ctx.server, twice(11));
+      expect(atLimit.errors).toBeUndefined();
+      expect(atLimit.data).toHaveProperty("__type.ofType", null);
+
+      const tooDeep = await query(ctx.server, twice(12));
+      const error = expectOnlyError(tooDeep, "GRAPHQL_VALIDATION_FAILED");
+      expect(error.extensions?.limit).toBe("depth");
+      expect(error.message).toContain(
+        '"Twice" nests fields at least 16 levels deep; the limit is 15.',
+      );
+    });
+
+    it("refuses a document once, however many of its operations spread the hostile fragments", async () => {
+      const operations = Array.from({ length: 200 }, (_, i) => `query Q${i} { ...f0 }`);
+      // The fragments of the 25-level document, without its anonymous operation.
+      const fragments = doublingFragments(25).replace("{ ...f0 }", "");
+      const source = [...operations, fragments].join("\n");
+      const response = await send(
+        ctx.server,
+        JSON.stringify({ query: source, operationName: "Q7" }),
+      );
+      const error = expectOnlyError(response, "GRAPHQL_VALIDATION_FAILED");
+      expect(error.message).toContain('"Q0" costs at least');
+
+      const work = await measureRule(source, ctx.server.config.graphql);
+      expect(work.visited).toBeLessThanOrEqual(work.selections);
+    });
+
+    it("leaves unknown and cyclic fragments to graphql-js's own rules", async () => {
+      const documents = [
+        "{ publicContent ...Missing }",
+        "{ ...A } fragment A on Query { publicContent ...B ...B } fragment B on Query { ...A ...A }",
+      ];
+      for (const source of documents) {
+        const response = await query(ctx.server, source);
+        expect(response.status).toBe(400);
+        const errors = response.errors ?? [];
+        expect(errors.length).toBeGreaterThan(0);
+        for (const error of errors) {
+          expect(error.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+          expect(error.extensions?.limit).toBeUndefined();
+        }
+
+        const work = await measureRule(source, ctx.server.config.graphql);
+        expect(work.errors).toEqual([]);
+        expect(work.visited).toBeLessThanOrEqual(work.selections);
+      }
+    });
+
+    const largest: [string, (size: number) => string][] = [
+      ["fragments that each spread the next twice", doublingFragments],
+      ["one fragment spread side by side", wideSpreads],
+      ["a chain of fragments, each one level deeper", fragmentChain],
+      ["inline fragments nested in each other", nestedInlineFragments],
+      ["fragments that each spread all the ones before", fragmentsSpreadingAllPrevious],
+    ];
+
+    it.each(largest)(
+      "visits each selection at most once in the largest document of %s that the token cap admits",
+      async (_shape, build) => {
+        const size = largestAdmitted(build);
+        const source = build(size);
+        expect(isAdmitted(build(size + 1))).toBe(false);
+        // With the server's limits the walk may stop early; with far ones it has to go on.
+        for (const limits of [ctx.server.config.graphql, FAR_LIMITS]) {
+          const work = await measureRule(source, limits);
+          expect(work.selections).toBeGreaterThan(size);
+          expect(work.visited).toBeLessThanOrEqual(work.selections);
+          expect(work.elapsed).toBeLessThan(2_000);
+        }
+      },
+    );
   });
 
   describe("request bodies", () => {
