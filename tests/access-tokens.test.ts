@@ -143,6 +143,29 @@ describe("access tokens", () => {
     );
   });
 
+  it("rejects a token issued in the future (iat past the clock skew) as TOKEN_INVALID", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = forge({ iat: now + 3600, exp: now + 4500 });
+    expectError(await userContentWith(`Bearer ${token}`), "UNAUTHENTICATED", "TOKEN_INVALID");
+  });
+
+  it("accepts an iat a few seconds ahead (another instance's clock)", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = forge({ iat: now + 10, exp: now + 910 });
+    expect(expectData(await userContentWith(`Bearer ${token}`)).userContent).toBe("User Content.");
+  });
+
+  it("rejects a token without a session id (sid) as TOKEN_INVALID", async () => {
+    const token = forge({ sid: undefined });
+    expectError(await userContentWith(`Bearer ${token}`), "UNAUTHENTICATED", "TOKEN_INVALID");
+  });
+
+  it("accepts several spaces after Bearer (RFC 6750: 1*SP)", async () => {
+    expect(expectData(await userContentWith(`Bearer   ${user.accessToken}`)).userContent).toBe(
+      "User Content.",
+    );
+  });
+
   it("reports an expired token signed with the server's secret as TOKEN_EXPIRED", async () => {
     const now = Math.floor(Date.now() / 1000);
     const token = forge({ iat: now - 1000, exp: now - 100 });

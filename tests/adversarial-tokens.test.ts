@@ -143,6 +143,36 @@ function parts(token: string): [string, string, string] {
 
 /** Forged tokens; each one claims ADMIN. */
 const FORGERIES: ReadonlyArray<{ name: string; make: (f: Fixture) => string }> = [
+  {
+    name: "an iat an hour ahead, signed with the right secret",
+    make: (f) => {
+      const now = Math.floor(Date.now() / 1000);
+      return build(
+        HS256,
+        adminClaims(f, { iat: now + 3600, exp: now + 4500 }),
+        hmac(TEST_JWT_SECRET),
+      );
+    },
+  },
+  {
+    name: "an iat a day ahead with a short exp after it, signed with the right secret",
+    make: (f) => {
+      const now = Math.floor(Date.now() / 1000);
+      return build(
+        HS256,
+        adminClaims(f, { iat: now + 86_400, exp: now + 86_460 }),
+        hmac(TEST_JWT_SECRET),
+      );
+    },
+  },
+  {
+    name: "no sid claim, signed with the right secret",
+    make: (f) => build(HS256, adminClaims(f, { sid: undefined }), hmac(TEST_JWT_SECRET)),
+  },
+  {
+    name: "a sid that is not a string, signed with the right secret",
+    make: (f) => build(HS256, adminClaims(f, { sid: { $ne: null } }), hmac(TEST_JWT_SECRET)),
+  },
   { name: 'alg "none" without a signature', make: (f) => build({ alg: "none" }, adminClaims(f)) },
   {
     name: 'alg "none" with an HMAC signature made with the right secret',

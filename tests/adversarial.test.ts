@@ -1,6 +1,7 @@
 import net from "node:net";
 import type { GraphQLFormattedError } from "graphql";
 import mongoose from "mongoose";
+import { dictionary } from "@zxcvbn-ts/language-common";
 import { hasControlCharacters } from "../src/services/account-rules";
 import { ADMIN, uniqueName, useTestServer } from "./setup/kit";
 import { answerOf, dataOf, LEAK, type Answer } from "./setup/raw-answers";
@@ -267,6 +268,7 @@ const NOT_STRINGS: ReadonlyArray<readonly [string, unknown]> = [
 
 interface Fixture {
   adminToken: string;
+  adminId: string;
   victim: { id: string; username: string; email: string; password: string };
   /** A live refresh token that the attacks on refreshToken must leave unspent. */
   rotateMe: string;
@@ -383,6 +385,7 @@ describe("adversarial input", () => {
     const second = await signinRaw(victim.username, victim.password);
     fixture = {
       adminToken: admin.accessToken,
+      adminId: admin.user.id,
       victim: { ...victim, id: victimId },
       rotateMe: first.refreshToken,
       signOutMe: second.refreshToken,
@@ -1243,6 +1246,79 @@ describe("adversarial input", () => {
         { status: 200, code: "FORBIDDEN" },
       );
     });
+  });
+
+  // -------------------------------------------------------------------------------------------
+  describe("weak passwords, quoted addresses and ids in another case (security review)", () => {
+    const signupWith = (fields: { password?: string; email?: string }) => {
+      const username = uniqueName("weak");
+      return gql(SIGNUP, {
+        input: {
+          username,
+          email: fields.email ?? `${username}@example.com`,
+          password: fields.password ?? GOOD_PASSWORD,
+        },
+      });
+    };
+    const TOO_COMMON: Refusal = {
+      status: 200,
+      code: "BAD_USER_INPUT",
+      field: "password",
+      reason: "PASSWORD_TOO_COMMON",
+    };
+
+    // The most common passwords of the list the server checks, plus the review's examples.
+    const commonPasswords = [
+      ...dictionary["passwords-common"].filter((p) => p.length >= 8).slice(0, 40),
+      "password123",
+      "Password123",
+      "PASSWORD123",
+      "        ",
+      "aaaaaaaaaaaaaaaa",
+      "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9",
+    ];
+    it.each(commonPasswords)(
+      "signup with the common password %j is PASSWORD_TOO_COMMON",
+      async (password) => {
+        await attack(() => signupWith({ password }), TOO_COMMON);
+      },
+    );
+
+    it.each([
+      '"root"@example.com',
+      '"root@example.com"@example.com',
+      '"r o o t"@example.com',
+      '"\\"@example.com',
+      '""@example.com',
+    ])("signup with the quoted address %s is refused", async (email) => {
+      await attack(() => signupWith({ email }), badField("email"));
+    });
+
+    it.each([
+      ["upper case", (id: string) => id.toUpperCase()],
+      [
+        "mixed case",
+        (id: string) => id.replace(/[a-f]/g, (c, i: number) => (i % 2 ? c.toUpperCase() : c)),
+      ],
+    ] as const)(
+      "an admin removing their own ADMIN role through their id in %s is CANNOT_REMOVE_OWN_ADMIN",
+      async (_name, spell) => {
+        await attack(
+          () =>
+            gql(
+              SET_ROLES,
+              { userId: spell(fixture.adminId), roles: ["USER"] },
+              { authorization: `Bearer ${fixture.adminToken}` },
+            ),
+          {
+            status: 200,
+            code: "BAD_USER_INPUT",
+            field: "roles",
+            reason: "CANNOT_REMOVE_OWN_ADMIN",
+          },
+        );
+      },
+    );
   });
 
   // -------------------------------------------------------------------------------------------

@@ -6,16 +6,17 @@ import {
   expectError,
   newAccount,
   onlyError,
-  sleep,
   uniqueName,
   useTestServer,
 } from "./setup/kit";
+import { ManualClock } from "./setup/clock";
 import { startTestServer, type GraphQLResponse, type TestServer } from "./setup/test-server";
 
 /**
- * Real limits, small enough to reach in a test: 5 failures per account, then a 2-second
- * lockout that doubles per further failure up to 8 seconds. The per-IP limit is out of reach
- * here (every request comes from 127.0.0.1); the per-IP tests start instances of their own.
+ * Real limits, small enough to reach in a test: 5 failures per account and address, then a
+ * 2-second lockout that doubles per further failure up to 8 seconds (the tests move the
+ * server's clock past them). The per-IP limit is out of reach here; the per-IP tests start
+ * instances of their own.
  */
 const THROTTLE = {
   SIGNIN_MAX_FAILURES: "5",
@@ -29,6 +30,9 @@ const SIGNIN_MUTATION = `mutation Signin($input: SigninInput!) {
 }`;
 
 type Account = ReturnType<typeof newAccount>;
+
+const signinBody = (account: Pick<Account, "username" | "password">) =>
+  JSON.stringify({ query: SIGNIN_MUTATION, variables: { input: account } });
 
 /** Counts bcrypt comparisons (real and dummy) an instance runs from now on. */
 function watchBcrypt(server: TestServer): () => number {
@@ -115,7 +119,8 @@ function postFrom(
 }
 
 describe("signin brute-force protection", () => {
-  const ctx = useTestServer(THROTTLE);
+  const clock = new ManualClock();
+  const ctx = useTestServer({ ...THROTTLE, TRUST_PROXY: "false" }, { clock });
 
   afterEach(() => {
     jest.restoreAllMocks();
@@ -142,7 +147,7 @@ describe("signin brute-force protection", () => {
         2,
       );
 
-      await sleep(2_100);
+      clock.advance(2.1);
       // The lock ran out: one more try is let through (and fails)...
       expectInvalidCredentials(await attempt(ctx.server, account.username, "still-wrong"));
       // ...and locks the account for 2 × 2 seconds.
@@ -158,10 +163,10 @@ describe("signin brute-force protection", () => {
       // A second instance on the same database with no practical limit records 12 failures
       // for the account in no time (as if the limit had been raised and lowered again).
       // Uncapped, 12 failures would mean 2 × 2^7 = 256 seconds.
-      const lenient = await startTestServer({
-        SIGNIN_MAX_FAILURES: "1000",
-        SIGNIN_MAX_FAILURES_PER_IP: "1000",
-      });
+      const lenient = await startTestServer(
+        { SIGNIN_MAX_FAILURES: "1000", SIGNIN_MAX_FAILURES_PER_IP: "1000" },
+        { clock },
+      );
       try {
         await failTimes(lenient, account.username, 12);
       } finally {
@@ -236,6 +241,99 @@ describe("signin brute-force protection", () => {
       await failTimes(ctx.server, locked.username, 5);
       expectLockedOut(await attempt(ctx.server, locked.username, locked.password));
       expectData(await attempt(ctx.server, other.username, other.password));
+    });
+  });
+
+  describe("per account and address: an attacker locks out only their own address", () => {
+    const signinFrom = (address: string, username: string, password: string) =>
+      postFrom(address, ctx.server.url, signinBody({ username, password }));
+    const reasonFrom = (answer: Awaited<ReturnType<typeof signinFrom>>) =>
+      answer.body.errors?.[0]?.extensions?.reason ?? "signed in";
+
+    it("5 failures from 127.0.0.2 leave the owner at 127.0.0.3 signing in at once; the attacker stays locked", async () => {
+      const victim = await signedUp(ctx.server);
+      for (let i = 0; i < 5; i++) {
+        expect(reasonFrom(await signinFrom("127.0.0.2", victim.username, `guess-${i}`))).toBe(
+          "INVALID_CREDENTIALS",
+        );
+      }
+      const attacker = await signinFrom("127.0.0.2", victim.username, victim.password);
+      expect(reasonFrom(attacker)).toBe("TOO_MANY_ATTEMPTS");
+      expect(attacker.body.errors?.[0]?.extensions?.retryAfter).toBeGreaterThan(0);
+
+      expect(reasonFrom(await signinFrom("127.0.0.3", victim.username, victim.password))).toBe(
+        "signed in",
+      );
+      // The owner's success clears only the owner's own address.
+      expect(reasonFrom(await signinFrom("127.0.0.2", victim.username, "one-more-guess"))).toBe(
+        "TOO_MANY_ATTEMPTS",
+      );
+    });
+
+    it("keeps an attacker locked with one more guess per lockout, without touching the owner", async () => {
+      const victim = await signedUp(ctx.server);
+      for (let round = 0; round < 4; round++) {
+        for (let i = 0; i < (round === 0 ? 5 : 1); i++) {
+          await signinFrom("127.0.0.4", victim.username, `guess-${round}-${i}`);
+        }
+        expect(reasonFrom(await signinFrom("127.0.0.4", victim.username, "again"))).toBe(
+          "TOO_MANY_ATTEMPTS",
+        );
+        expect(reasonFrom(await signinFrom("127.0.0.5", victim.username, victim.password))).toBe(
+          "signed in",
+        );
+        clock.advance(8.1);
+      }
+    });
+
+    it("never counts a correct password as a failure, also when it arrives with wrong ones", async () => {
+      const account = await signedUp(ctx.server);
+      const answers = await Promise.all([
+        ...Array.from({ length: 4 }, (_, i) =>
+          signinFrom("127.0.0.6", account.username, `no-${i}`),
+        ),
+        signinFrom("127.0.0.6", account.username, account.password),
+      ]);
+      expect(answers.map(reasonFrom).filter((r) => r === "signed in")).toHaveLength(1);
+      // At most the 4 wrong ones count: a fifth failure is still let through to bcrypt.
+      expect(reasonFrom(await signinFrom("127.0.0.6", account.username, "fifth-guess"))).toBe(
+        "INVALID_CREDENTIALS",
+      );
+    });
+
+    it("past 100 failures in an hour from many addresses, refuses new addresses but not the owner's known one", async () => {
+      const victim = await signedUp(ctx.server);
+      expect(reasonFrom(await signinFrom("127.0.0.7", victim.username, victim.password))).toBe(
+        "signed in",
+      );
+      // 4 guesses from each of 28 addresses: under the per-address limit of 5 everywhere.
+      const reasons: unknown[] = [];
+      for (let host = 1; host <= 28; host++) {
+        const address = `127.0.1.${host}`;
+        const answers = await Promise.all(
+          Array.from({ length: 4 }, (_, i) =>
+            signinFrom(address, victim.username, `g${host}-${i}`),
+          ),
+        );
+        reasons.push(...answers.map(reasonFrom));
+      }
+      expect(reasons.filter((r) => r === "INVALID_CREDENTIALS")).toHaveLength(100);
+      expect(reasons.filter((r) => r === "TOO_MANY_ATTEMPTS")).toHaveLength(12);
+
+      const stranger = await signinFrom("127.0.2.1", victim.username, victim.password);
+      expect(reasonFrom(stranger)).toBe("TOO_MANY_ATTEMPTS");
+      const retryAfter = stranger.body.errors?.[0]?.extensions?.retryAfter as number;
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(3600);
+      expect(reasonFrom(await signinFrom("127.0.0.7", victim.username, victim.password))).toBe(
+        "signed in",
+      );
+
+      // An hour later the attack's failures have aged out.
+      clock.advance(3601);
+      expect(reasonFrom(await signinFrom("127.0.2.1", victim.username, victim.password))).toBe(
+        "signed in",
+      );
     });
   });
 
@@ -391,8 +489,6 @@ describe("signin brute-force protection", () => {
       try {
         // 127.0.0.77 is this test's own client address; no other request comes from it.
         const client = "127.0.0.77";
-        const signinBody = (account: Pick<Account, "username" | "password">) =>
-          JSON.stringify({ query: SIGNIN_MUTATION, variables: { input: account } });
         for (let i = 0; i < 8; i++) {
           const victim = await signedUp(direct);
           const { body } = await postFrom(
@@ -429,7 +525,7 @@ describe("signin brute-force protection", () => {
   });
 
   it("enforces a lockout made on one instance on another instance sharing the database", async () => {
-    const second = await startTestServer(THROTTLE);
+    const second = await startTestServer(THROTTLE, { clock });
     try {
       const account = await signedUp(ctx.server);
       await failTimes(ctx.server, account.username, 5);

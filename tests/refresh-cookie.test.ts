@@ -97,17 +97,125 @@ describe("refresh token cookie transport", () => {
     );
   });
 
-  it("two refresh_token cookies (one planted) are both ignored", async () => {
+  it("two refresh_token cookies (one planted) are both cleared and the request is REFRESH_TOKEN_INVALID", async () => {
     const { cookie } = await cookieSignin(ctx.server);
-    expectError(
-      await ctx.server.execute(
+    const headers = { ...COOKIE_MODE, cookie: `refresh_token=planted; refresh_token=${cookie}` };
+    for (const send of [
+      () => ctx.server.execute(RefreshTokenDocument, {}, { headers }),
+      () => ctx.server.execute(SignoutDocument, {}, { headers }),
+    ]) {
+      const response = await send();
+      expectError(response, "UNAUTHENTICATED", "REFRESH_TOKEN_INVALID");
+      const cleared = response.headers
+        .getSetCookie()
+        .filter((c) => /^refresh_token=;.*Expires=Thu, 01 Jan 1970/.test(c));
+      expect(cleared.map((c) => /Path=([^;]+)/.exec(c)?.[1]).sort()).toEqual(["/", "/graphql"]);
+    }
+    // Neither request spent or ended the real session.
+    expect(
+      expectData(await ctx.server.execute(RefreshTokenDocument, { refreshToken: cookie }))
+        .refreshToken.user.username,
+    ).toBeDefined();
+  });
+
+  describe("a token read from the cookie never reaches the body", () => {
+    it("refreshToken without the cookie-mode header still answers a cookie's token in the cookie only", async () => {
+      const { cookie } = await cookieSignin(ctx.server);
+      // A same-origin script can send the cookie without the header: it must not get the
+      // rotated token back in JSON.
+      const response = await ctx.server.execute(
         RefreshTokenDocument,
         {},
-        { headers: { ...COOKIE_MODE, cookie: `refresh_token=planted; refresh_token=${cookie}` } },
-      ),
-      "UNAUTHENTICATED",
-      "REFRESH_TOKEN_INVALID",
-    );
+        { headers: { cookie: `refresh_token=${cookie}` } },
+      );
+      expect(expectData(response).refreshToken.refreshToken).toBeNull();
+      const next = cookieValue(refreshCookieOf(response.headers));
+      expect(next).not.toBe(cookie);
+      expect(response.text).not.toContain(next);
+    });
+
+    it("a token passed as the argument follows the header: body by default, cookie in cookie mode", async () => {
+      const { account } = await cookieSignin(ctx.server);
+      const bodySignin = expectData(
+        await ctx.server.execute(SigninDocument, {
+          input: { username: account.username, password: account.password },
+        }),
+      ).signin;
+      const inBody = await ctx.server.execute(RefreshTokenDocument, {
+        refreshToken: bodySignin.refreshToken,
+      });
+      expect(typeof expectData(inBody).refreshToken.refreshToken).toBe("string");
+      expect(refreshCookieOf(inBody.headers)).toBeUndefined();
+
+      const inCookie = await ctx.server.execute(
+        RefreshTokenDocument,
+        { refreshToken: expectData(inBody).refreshToken.refreshToken },
+        { headers: COOKIE_MODE },
+      );
+      expect(expectData(inCookie).refreshToken.refreshToken).toBeNull();
+      expect(cookieValue(refreshCookieOf(inCookie.headers))).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    });
+  });
+
+  describe("signout(refreshToken: X) with a cookie", () => {
+    it("keeps the cookie when X is another session, and both sessions' fates are their own", async () => {
+      const { account, cookie } = await cookieSignin(ctx.server);
+      const other = expectData(
+        await ctx.server.execute(SigninDocument, {
+          input: { username: account.username, password: account.password },
+        }),
+      ).signin;
+      const response = await ctx.server.execute(
+        SignoutDocument,
+        { refreshToken: other.refreshToken },
+        { headers: { ...COOKIE_MODE, cookie: `refresh_token=${cookie}` } },
+      );
+      expect(expectData(response).signout).toBe(true);
+      expect(refreshCookieOf(response.headers)).toBeUndefined();
+      expectError(
+        await ctx.server.execute(RefreshTokenDocument, { refreshToken: other.refreshToken }),
+        "UNAUTHENTICATED",
+        "REFRESH_TOKEN_INVALID",
+      );
+      expectData(
+        await ctx.server.execute(
+          RefreshTokenDocument,
+          {},
+          { headers: { cookie: `refresh_token=${cookie}` } },
+        ),
+      );
+    });
+
+    it("clears the cookie when X is the cookie's own session", async () => {
+      const { cookie } = await cookieSignin(ctx.server);
+      const response = await ctx.server.execute(
+        SignoutDocument,
+        { refreshToken: cookie },
+        { headers: { ...COOKIE_MODE, cookie: `refresh_token=${cookie}` } },
+      );
+      expect(expectData(response).signout).toBe(true);
+      expect(refreshCookieOf(response.headers)).toMatch(
+        /^refresh_token=;.*Expires=Thu, 01 Jan 1970/,
+      );
+    });
+
+    it("clears the cookie when the cookie itself is no longer valid", async () => {
+      const { account } = await cookieSignin(ctx.server);
+      const other = expectData(
+        await ctx.server.execute(SigninDocument, {
+          input: { username: account.username, password: account.password },
+        }),
+      ).signin;
+      const response = await ctx.server.execute(
+        SignoutDocument,
+        { refreshToken: other.refreshToken },
+        { headers: { ...COOKIE_MODE, cookie: `refresh_token=${"x".repeat(43)}` } },
+      );
+      expect(expectData(response).signout).toBe(true);
+      expect(refreshCookieOf(response.headers)).toMatch(
+        /^refresh_token=;.*Expires=Thu, 01 Jan 1970/,
+      );
+    });
   });
 
   it("signout without an argument ends the cookie's session and clears the cookie", async () => {

@@ -206,6 +206,24 @@ describe("roles", () => {
       expect(after.user.roles).toEqual(["USER"]);
     });
 
+    it("refuses the same removal when the admin's own id is written in upper case", async () => {
+      const admin = await createSignedInUser(ctx.server, ["USER", "ADMIN"]);
+      const response = await setUserRoles(admin.user.id.toUpperCase(), ["USER"], admin.accessToken);
+      expectError(response, "BAD_USER_INPUT", "CANNOT_REMOVE_OWN_ADMIN");
+      const after = await signin(ctx.server, admin.user.username, admin.password);
+      expect(after.user.roles).toEqual(["USER", "ADMIN"]);
+    });
+
+    it("treats an id in upper case as the same user", async () => {
+      const admin = await signinAsAdmin(ctx.server);
+      const target = await createSignedInUser(ctx.server);
+      const changed = expectData(
+        await setUserRoles(target.user.id.toUpperCase(), ["USER", "MODERATOR"], admin.accessToken),
+      ).setUserRoles;
+      expect(changed.id).toBe(target.user.id);
+      expect(changed.roles).toEqual(["USER", "MODERATOR"]);
+    });
+
     it("refuses an admin removing their own ADMIN role (CANNOT_REMOVE_OWN_ADMIN)", async () => {
       const admin = await createSignedInUser(ctx.server, ["USER", "ADMIN"]);
       const response = await setUserRoles(admin.user.id, ["USER"], admin.accessToken);

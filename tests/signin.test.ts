@@ -1,4 +1,6 @@
 import { performance } from "node:perf_hooks";
+import bcrypt from "bcryptjs";
+import mongoose from "mongoose";
 import type { GraphQLFormattedError } from "graphql";
 import { SigninDocument, SignupDocument, UserContentDocument } from "./generated/graphql";
 import {
@@ -118,6 +120,33 @@ describe("signin", () => {
         "INVALID_CREDENTIALS",
       );
     }
+  });
+
+  it("treats passwords with control characters, or shorter than signup allows, as wrong", async () => {
+    // An account whose password is eight NULs (possible before signup refused them): bcryptjs
+    // hashes it exactly like "", so "" would open it.
+    const account = await signedUp();
+    const { _id } = (await mongoose.connection
+      .db!.collection("users")
+      .findOne({ usernameKey: account.username.toLowerCase() }))!;
+    await mongoose.connection
+      .db!.collection("users")
+      .updateOne({ _id }, { $set: { passwordHash: bcrypt.hashSync("\u0000".repeat(8), 4) } });
+    expect(bcrypt.compareSync("", bcrypt.hashSync("\u0000".repeat(8), 4))).toBe(true);
+
+    for (const password of ["", "\u0000".repeat(8), "\u0000"]) {
+      expectError(
+        await attempt(ctx.server, account.username, password),
+        "UNAUTHENTICATED",
+        "INVALID_CREDENTIALS",
+      );
+    }
+    const other = await signedUp();
+    expectError(
+      await attempt(ctx.server, other.username, `${other.password}\u0000`),
+      "UNAUTHENTICATED",
+      "INVALID_CREDENTIALS",
+    );
   });
 
   it("refuses a password over 72 bytes even when its first 72 bytes are right", async () => {

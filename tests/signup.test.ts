@@ -73,6 +73,8 @@ describe("signup", () => {
       ["without a domain", "user@"],
       ["with spaces", "us er@exam ple.com"],
       ["over 254 characters", tooLong],
+      ["with a quoted local part", '"root"@example.com'],
+      ["with a quoted local part holding an @", '"a@b"@example.com'],
     ])("refuses an email %s", async (_label, email) => {
       await expectRefused({ ...newAccount(), email }, "email");
     });
@@ -94,6 +96,39 @@ describe("signup", () => {
       const account = { ...newAccount(), password: "kq7#Vm2x" };
       expectData(await signup(account));
       await signin(ctx.server, account.username, account.password);
+    });
+
+    it.each([
+      ["a NUL byte", "correct-\u0000-horse"],
+      ["eight NUL bytes (bcryptjs hashes them like an empty password)", "\u0000".repeat(8)],
+      ["a tab", "correct\thorse-battery"],
+      ["a newline", "correct\nhorse-battery"],
+      ["DEL", "correct\u007fhorse-battery"],
+    ])("refuses a password with %s", async (_label, password) => {
+      await expectRefused({ ...newAccount(), password }, "password");
+    });
+
+    it.each([
+      ["password123"],
+      ["Password123"],
+      ["qwertyuiop"],
+      ["        "],
+      ["aaaaaaaaaaaa"],
+      ["iloveyou"],
+    ])("refuses the common password %j with PASSWORD_TOO_COMMON", async (password) => {
+      const response = await ctx.server.execute(SignupDocument, {
+        input: { ...newAccount(), password },
+      });
+      const error = expectError(response, "BAD_USER_INPUT", "PASSWORD_TOO_COMMON");
+      expect(error.extensions?.field).toBe("password");
+    });
+
+    it("refuses the username itself as the password", async () => {
+      const account = newAccount("selfpw");
+      const response = await ctx.server.execute(SignupDocument, {
+        input: { ...account, password: account.username },
+      });
+      expectError(response, "BAD_USER_INPUT", "PASSWORD_TOO_COMMON");
     });
 
     it("refuses a password over 72 bytes even when it is under 72 characters", async () => {

@@ -5,15 +5,8 @@ import {
   SignupDocument,
   UserContentDocument,
 } from "./generated/graphql";
-import {
-  expectData,
-  expectError,
-  inBody,
-  newAccount,
-  signin,
-  sleep,
-  useTestServer,
-} from "./setup/kit";
+import { expectData, expectError, inBody, newAccount, signin, useTestServer } from "./setup/kit";
+import { ManualClock } from "./setup/clock";
 import { startTestServer, type TestServer } from "./setup/test-server";
 
 const SHORT_ACCESS_TTL = 1;
@@ -41,13 +34,17 @@ async function userContent(server: TestServer, headers: { token?: string; legacy
 describe("the Express tutorial's flow: signup, signin, expiry and refresh", () => {
   const ctx = useTestServer();
   let short: TestServer | undefined;
+  const clock = new ManualClock();
 
   beforeAll(async () => {
-    short = await startTestServer({
-      ACCESS_TOKEN_TTL: String(SHORT_ACCESS_TTL),
-      REFRESH_TOKEN_TTL: String(SHORT_REFRESH_TTL),
-      SESSION_MAX_AGE: "60",
-    });
+    short = await startTestServer(
+      {
+        ACCESS_TOKEN_TTL: String(SHORT_ACCESS_TTL),
+        REFRESH_TOKEN_TTL: String(SHORT_REFRESH_TTL),
+        SESSION_MAX_AGE: "60",
+      },
+      { clock },
+    );
   });
   afterAll(async () => {
     await short?.close();
@@ -76,7 +73,7 @@ describe("the Express tutorial's flow: signup, signin, expiry and refresh", () =
     );
 
     // JWT exp has 1-second resolution: 2.1 s is past a 1 s TTL whatever the rounding.
-    await sleep(2100);
+    clock.advance(2.1);
     expectError(
       await userContent(server, { token: first.accessToken }),
       "UNAUTHENTICATED",
@@ -100,9 +97,9 @@ describe("the Express tutorial's flow: signup, signin, expiry and refresh", () =
     );
 
     // Let the new refresh token run out unused (its expiry has millisecond resolution).
-    const untilExpiry = new Date(second.refreshTokenExpiresAt).getTime() - Date.now();
-    expect(untilExpiry).toBeLessThanOrEqual(SHORT_REFRESH_TTL * 1000);
-    await sleep(Math.max(0, untilExpiry) + 150);
+    const untilExpiry = new Date(second.refreshTokenExpiresAt).getTime() - clock.nowMs();
+    expect(untilExpiry).toBe(SHORT_REFRESH_TTL * 1000);
+    clock.advance(untilExpiry / 1000);
     expectError(
       await server.execute(RefreshTokenDocument, { refreshToken: second.refreshToken }),
       "UNAUTHENTICATED",
@@ -149,9 +146,9 @@ describe("the Express tutorial's flow: signup, signin, expiry and refresh", () =
     const account = newAccount("ttl");
     expectData(await server.execute(SignupDocument, { input: account }));
 
-    let before = Date.now();
+    let before = clock.nowMs();
     const signedIn = await signin(server, account.username, account.password);
-    let after = Date.now();
+    let after = clock.nowMs();
     expectWithin(
       signedIn.accessTokenExpiresAt,
       before + SHORT_ACCESS_TTL * 1000,
@@ -163,11 +160,11 @@ describe("the Express tutorial's flow: signup, signin, expiry and refresh", () =
       after + SHORT_REFRESH_TTL * 1000,
     );
 
-    before = Date.now();
+    before = clock.nowMs();
     const refreshed = expectData(
       await server.execute(RefreshTokenDocument, { refreshToken: signedIn.refreshToken }),
     ).refreshToken;
-    after = Date.now();
+    after = clock.nowMs();
     expectWithin(
       refreshed.accessTokenExpiresAt,
       before + SHORT_ACCESS_TTL * 1000,

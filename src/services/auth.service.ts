@@ -5,7 +5,12 @@ import type { Clock } from "../clock";
 import { userActivityCollection } from "../entities/user-activity.entity";
 import type { UserRecord } from "../entities/user.entity";
 import { AuthenticationError } from "../errors";
-import { hasControlCharacters, normalizeEmail, usernameKey } from "./account-rules";
+import {
+  hasControlCharacters,
+  MIN_PASSWORD_LENGTH,
+  normalizeEmail,
+  usernameKey,
+} from "./account-rules";
 import type { AccountNames, NameKind } from "./account-names";
 import type { RefreshTokens } from "./refresh-tokens";
 import type { SecurityEvents } from "./security-events";
@@ -88,9 +93,13 @@ export class AuthService {
       throw new AuthenticationError("TOO_MANY_ATTEMPTS", decision.retryAfterSeconds);
     }
 
-    // A password bcrypt would truncate or confuse (NUL) can never be right: same work, no hash.
+    // A password no account can have is wrong whatever bcrypt says: one it would truncate, one
+    // with a NUL, or one shorter than signup allows (bcryptjs hashes "\0" × 8 exactly like "").
+    // Same work as a real comparison, so the timing tells nothing.
     const plausible =
-      Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES && !hasControlCharacters(password);
+      [...password].length >= MIN_PASSWORD_LENGTH &&
+      Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES &&
+      !hasControlCharacters(password);
     const correct =
       user && plausible
         ? await passwords.compare(password, user.passwordHash)
