@@ -134,6 +134,11 @@ export class VersionedRecords {
     private readonly heads: HeadStore,
   ) {}
 
+  /** The head store's namespace: for heads in a collection, its name. */
+  get namespace(): string {
+    return this.heads.namespace;
+  }
+
   private versions(): Collection<VersionDoc> {
     return mongoose.connection.collection<VersionDoc>(RECORD_VERSIONS);
   }
