@@ -17,7 +17,7 @@ export type Caller =
 
 export interface Context {
   readonly requestId: string;
-  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY (express req.ip). */
+  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY (request.ip). */
   readonly clientIp: string;
   readonly caller: Caller;
   readonly services: Services;
