@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { fastifyApolloHandler } from "@as-integrations/fastify";
 import fastifyAccepts from "@fastify/accepts";
 import fastifyCors from "@fastify/cors";
-import fastifyHelmet from "@fastify/helmet";
 import fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -19,6 +21,7 @@ import { authChecker } from "./auth/auth-checker";
 import { clearRefreshCookieHeader, refreshCookieHeader } from "./auth/refresh-cookie";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
+import { securityHeaders } from "./security-headers";
 import { ideGraphqlPageHook, serveIdeAssets } from "./ide";
 import { serveWebExample } from "./web-example";
 import { isDatabaseConnected, isDatabaseReady, whenDatabaseConnected } from "./db/connection";
@@ -31,7 +34,7 @@ import {
 } from "./graphql/error-handling";
 import { operationLimitsRule } from "./graphql/operation-limits";
 import { ignoreRequestBodies, parseGraphqlBodies } from "./graphql/request-body";
-import { requestLoggingPlugin } from "./graphql/request-logging.plugin";
+import { refusedRequestLogger, requestLoggingPlugin } from "./graphql/request-logging.plugin";
 import { stringLengthLimitPlugin } from "./graphql/string-length-limit.plugin";
 import type { Logger } from "./logger";
 import { AuthResolver } from "./resolvers/auth.resolver";
@@ -42,14 +45,6 @@ import { createServices, type Services } from "./services/services";
 export const GRAPHQL_PATH = "/graphql";
 /** graphql-js stops parsing past this many tokens: a 100 kB body of aliases never gets built. */
 const MAX_TOKENS = 5_000;
-
-/** What @fastify/helmet sets on JSON answers, for the one answer sent before its hook runs. */
-const REFUSED_URL_HEADERS = {
-  "content-security-policy": "default-src 'none';frame-ancestors 'none'",
-  "x-frame-options": "DENY",
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-};
 
 let schemaPromise: Promise<GraphQLSchema> | undefined;
 
@@ -124,6 +119,7 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
   const schema = await createSchema();
   const services = createServices(config);
   const timeouts = config.httpTimeouts;
+  const headers = await securityHeaders();
   const app = fastify({
     // Fastify's request log would hold URLs and headers; ours (request-logging.plugin.ts and
     // the onResponse hook below) is built from chosen fields only.
@@ -141,12 +137,11 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
       // How often node looks for connections past those timeouts (30 s by default).
       connectionsCheckingInterval: 1000,
     },
-    // A path that is not valid percent-encoding. No route is reached, nor helmet's hook: the
-    // answer carries the JSON policy's headers itself.
+    // A path that is not valid percent-encoding: answered before any route or hook.
     frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) =>
       reply
         .code(400)
-        .headers(REFUSED_URL_HEADERS)
+        .headers(headers)
         .type("application/json; charset=utf-8")
         .send(errorBody("Bad request.", "BAD_REQUEST")),
   });
@@ -176,12 +171,16 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
       }),
     ],
     formatError: formatError(),
+    // Apollo runs every plugin's hooks on every request: keep this list short.
     plugins: [
       drainPlugin(app, config.shutdownTimeoutSeconds * 1000),
       requestIdPlugin,
       errorLoggingPlugin(logger),
       requestLoggingPlugin(logger),
       stringLengthLimitPlugin<Context>(config.graphql.maxStringLength),
+      // Installed by default, it wraps every field resolver to collect cache hints; we set
+      // none and answer every request fresh.
+      ApolloServerPluginCacheControlDisabled(),
       // GET /graphql from a browser is answered by the IDE hook (when GRAPHQL_IDE is on);
       // Apollo's own landing page would load Sandbox from a CDN, a blank page offline.
       ApolloServerPluginLandingPageDisabled(),
@@ -189,14 +188,10 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
   });
   await apollo.start();
 
-  // Every answer, HTML or JSON, error or not: no framing, no sniffing, no referrer. JSON loads
-  // nothing, hence the strictest policy; the IDE and the example app send their own.
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-    },
-    frameguard: { action: "deny" },
+  // Every answer, 404s and errors included: the hook runs before anything can fail.
+  app.addHook("onRequest", (_request, reply, done) => {
+    void reply.headers(headers);
+    done();
   });
   await app.register(fastifyAccepts);
   ignoreRequestBodies(app);
@@ -219,6 +214,7 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
   if (config.nodeEnv !== "production") await serveWebExample(app);
 
   const cookieOptions = { path: GRAPHQL_PATH, secure: config.cookieSecure };
+  const logRefused = refusedRequestLogger(logger);
   const graphqlHandler = fastifyApolloHandler(apollo, {
     context: async (request: FastifyRequest, reply: FastifyReply) => {
       request.refusedBeforeExecution = false;
@@ -242,32 +238,32 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
       if (config.graphql.ide) graphql.addHook("onRequest", ideGraphqlPageHook());
       graphql.addHook("onRequest", (request, reply, done) => {
         request.refusedBeforeExecution = true;
-        void reply.header("x-request-id", request.id);
+        // Tokens travel in these answers: no cache, shared or private, may keep them.
+        void reply.header("x-request-id", request.id).header("cache-control", "no-store");
         done();
       });
       // Requests refused before an operation runs (CSRF, batching, bad bodies) never reach
       // the logging plugin; they get their line here.
       graphql.addHook("onResponse", (request, reply, done) => {
         if (request.refusedBeforeExecution) {
-          logger.info(
-            {
-              requestId: request.id,
-              operationName: null,
-              method: request.method,
-              clientIp: request.ip,
-              status: reply.statusCode,
-            },
-            "graphql request refused before execution",
-          );
+          logRefused({
+            requestId: request.id,
+            method: request.method,
+            clientIp: request.ip,
+            status: reply.statusCode,
+          });
         }
         done();
       });
-      await graphql.register(fastifyCors, {
-        origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
-        credentials: true,
-        // Like any other OPTIONS request, a preflight without its headers gets a plain answer.
-        strictPreflight: false,
-      });
+      // Without CORS_ORIGINS no other origin may call: nothing to add to any answer.
+      if (config.corsOrigins.length > 0) {
+        await graphql.register(fastifyCors, {
+          origin: [...config.corsOrigins],
+          credentials: true,
+          // Like any other OPTIONS request, a preflight without its headers gets a plain answer.
+          strictPreflight: false,
+        });
+      }
       await parseGraphqlBodies(graphql);
       // Every method: Apollo answers the ones it does not serve with 405 (or its CSRF refusal).
       graphql.all("", graphqlHandler);
