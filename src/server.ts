@@ -150,6 +150,9 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: config.graphql.introspection,
+    // "Did you mean adminContent?" would list the schema a name at a time where introspection
+    // is off (formatError covers the errors this leaves out).
+    hideSchemaDetailsFromClientErrors: !config.graphql.introspection,
     includeStacktraceInErrorResponses: false,
     // Refuses GET queries and simple-request content types, so a page on another origin
     // cannot make a browser run a mutation with the user's cookies.
@@ -170,7 +173,7 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
         maxCost: config.graphql.maxCost,
       }),
     ],
-    formatError: formatError(),
+    formatError: formatError({ hideSchemaDetails: !config.graphql.introspection }),
     // Apollo runs every plugin's hooks on every request: keep this list short.
     plugins: [
       drainPlugin(app, config.shutdownTimeoutSeconds * 1000),

@@ -33,8 +33,27 @@ function isUnexpected(error: unknown, code: unknown): boolean {
   return !(rootCause(error) instanceof GraphQLError);
 }
 
-/** Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is. */
-export function formatError() {
+/** The end graphql-js gives some messages: "Did you mean "adminContent"?", a schema name. */
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+/**
+ * Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is.
+ * With `hideSchemaDetails` (where introspection is off), suggestions are cut from every
+ * message: Apollo's hideSchemaDetailsFromClientErrors cuts them from validation errors only,
+ * and graphql-js suggests input field and enum names when it coerces variables too.
+ */
+export function formatError(options: { hideSchemaDetails?: boolean } = {}) {
+  const format = maskUnexpected();
+  if (!options.hideSchemaDetails) return format;
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const result = format(formatted, error);
+    return SUGGESTION.test(result.message)
+      ? { ...result, message: result.message.replace(SUGGESTION, "") }
+      : result;
+  };
+}
+
+function maskUnexpected() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     if (isDatabaseUnavailableError(rootCause(error))) {
       const unavailable = serviceUnavailable();
