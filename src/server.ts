@@ -26,6 +26,7 @@ import { ideGraphqlPageHook, serveIdeAssets } from "./ide";
 import { serveWebExample } from "./web-example";
 import { isDatabaseConnected, isDatabaseReady, whenDatabaseConnected } from "./db/connection";
 import {
+  clientErrorHandler,
   errorBody,
   errorLoggingPlugin,
   formatError,
@@ -137,6 +138,7 @@ export async function startServer(config: Config, logger: Logger): Promise<AppSe
       // How often node looks for connections past those timeouts (30 s by default).
       connectionsCheckingInterval: 1000,
     },
+    clientErrorHandler: clientErrorHandler(headers),
     // A path that is not valid percent-encoding: answered before any route or hook.
     frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) =>
       reply

@@ -1,5 +1,7 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Context } from "../context";
@@ -165,3 +167,33 @@ export const jsonErrorHandler =
       .type("application/json; charset=utf-8")
       .send(errorBody(message, status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR"));
   };
+
+/**
+ * Answers requests node could not read at all (malformed HTTP, headers too large, a client too
+ * slow to send its request within HTTP_HEADERS_TIMEOUT or HTTP_REQUEST_TIMEOUT) in the same
+ * JSON shape and with the same security headers as every other answer, then closes.
+ */
+export function clientErrorHandler(securityHeaders: Readonly<Record<string, string>>) {
+  const headerLines = Object.entries(securityHeaders)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  return (error: NodeJS.ErrnoException, socket: Duplex): void => {
+    // A reset connection has nobody left to answer.
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const [status, message] =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "The request took too long to arrive."]
+        : error.code === "HPE_HEADER_OVERFLOW"
+          ? [431, "Request headers are too large."]
+          : [400, "Bad request."];
+    const body = errorBody(message, "BAD_REQUEST");
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headerLines}` +
+          `content-type: application/json; charset=utf-8\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
+}
