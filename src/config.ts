@@ -27,7 +27,7 @@ export interface Config {
   readonly initialAdmin: { username: string; email: string; password: string } | undefined;
   readonly corsOrigins: readonly string[];
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** express "trust proxy": false (socket address), a hop count, or trusted proxy addresses. */
+  /** Whose address is the client's: false (the socket's), a hop count, or trusted proxy addresses. */
   readonly trustProxy: boolean | number | readonly string[];
   readonly graphql: {
     readonly maxDepth: number;
@@ -61,6 +61,12 @@ export interface Config {
   /** Threads hashing passwords; 0 hashes on the main thread. */
   readonly passwordWorkers: number;
   readonly shutdownTimeoutSeconds: number;
+  /** How long a client may take to send headers, a whole request, or the next keep-alive request. */
+  readonly httpTimeouts: {
+    readonly headersSeconds: number;
+    readonly requestSeconds: number;
+    readonly keepAliveSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -74,6 +80,9 @@ type Env = Record<string, string | undefined>;
 
 /** Defaults that both the schema and the cross-variable rules need. */
 const DEFAULTS = { bcryptRounds: 12, refreshTokenTtl: 604_800, sessionMaxAge: 2_592_000 } as const;
+
+/** Seconds; the first two are compared with each other across variables. */
+const HTTP_TIMEOUT_DEFAULTS = { headers: 10, request: 30, keepAlive: 5 } as const;
 
 const emptyAsUndefined = (value: unknown) =>
   typeof value === "string" && value.trim() === "" ? undefined : value;
@@ -167,6 +176,10 @@ const envSchema = z.object({
       .optional(),
   ),
   SHUTDOWN_TIMEOUT: seconds("SHUTDOWN_TIMEOUT", 10),
+  // Node's defaults let a client that trickles bytes hold a connection for 300 s.
+  HTTP_HEADERS_TIMEOUT: seconds("HTTP_HEADERS_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.headers),
+  HTTP_REQUEST_TIMEOUT: seconds("HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.request),
+  HTTP_KEEP_ALIVE_TIMEOUT: seconds("HTTP_KEEP_ALIVE_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.keepAlive),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z
@@ -216,6 +229,16 @@ function crossFieldProblems(env: Env): string[] {
   const sessionMaxAge = wholeNumber(env.SESSION_MAX_AGE, DEFAULTS.sessionMaxAge);
   if (refreshTtl !== undefined && sessionMaxAge !== undefined && refreshTtl > sessionMaxAge) {
     problems.push("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_AGE");
+  }
+  const headersTimeout = wholeNumber(env.HTTP_HEADERS_TIMEOUT, HTTP_TIMEOUT_DEFAULTS.headers);
+  const requestTimeout = wholeNumber(env.HTTP_REQUEST_TIMEOUT, HTTP_TIMEOUT_DEFAULTS.request);
+  if (
+    headersTimeout !== undefined &&
+    requestTimeout !== undefined &&
+    headersTimeout > requestTimeout
+  ) {
+    // The headers are part of the request; node refuses to start with them the other way round.
+    problems.push("HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT");
   }
   for (const origin of splitList(env.CORS_ORIGINS ?? "")) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
@@ -307,5 +330,10 @@ export function loadConfig(env: Env = process.env): Config {
     cookieSecure: e.COOKIE_SECURE ?? true,
     passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    httpTimeouts: Object.freeze({
+      headersSeconds: e.HTTP_HEADERS_TIMEOUT,
+      requestSeconds: e.HTTP_REQUEST_TIMEOUT,
+      keepAliveSeconds: e.HTTP_KEEP_ALIVE_TIMEOUT,
+    }),
   });
 }

@@ -10,7 +10,7 @@ export type { Caller } from "./auth/caller";
 
 export interface Context {
   readonly requestId: string;
-  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY. */
+  /** The socket's address, or the X-Forwarded-For hop picked by TRUST_PROXY (request.ip). */
   readonly clientIp: string;
   /** Where the request came from, as sessions record it. */
   readonly client: ClientInfo;

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Router, type Request, type Response } from "express";
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import { sendBundlePage, serveBundleAssets } from "./vite-bundle";
 
 /** Where the bundle's files are served; ide/vite.config.mts builds with this as its base. */
@@ -8,11 +8,9 @@ export const IDE_ASSETS_PATH = "/graphql-ide";
 /** ide/dist beside dist/ (compiled) or src/ (ts-jest): the output of `npm run build:ide`. */
 export const DEFAULT_IDE_DIR = path.resolve(__dirname, "..", "ide", "dist");
 
-export interface IdeRouterOptions {
+export interface IdeOptions {
   /** The built IDE: index.html and assets/ (`npm run build:ide`). */
   readonly ideDir?: string;
-  /** Where the IDE page is answered; the GraphQL endpoint it talks to. */
-  readonly graphqlPath?: string;
 }
 
 /**
@@ -40,39 +38,36 @@ const CONTENT_SECURITY_POLICY = [
  * links are shared, and such a GET could not run as GraphQL anyway (CSRF prevention refuses a
  * GET operation without a preflight header, which a navigation never has).
  */
-function wantsIdePage(req: Request): boolean {
-  const preferred = req.accepts([
-    "application/json",
-    "application/graphql-response+json",
-    "text/html",
-  ]);
+function wantsIdePage(request: FastifyRequest): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  // request.accepts(): @fastify/accepts, registered by server.ts.
+  const preferred = request
+    .accepts()
+    .type(["application/json", "application/graphql-response+json", "text/html"]);
   return preferred === "text/html";
 }
 
+/** Serves the offline GraphiQL's bundle under /graphql-ide/. Register it when GRAPHQL_IDE is on. */
+export async function serveIdeAssets(app: FastifyInstance, options: IdeOptions = {}) {
+  await serveBundleAssets(app, {
+    distDir: options.ideDir ?? DEFAULT_IDE_DIR,
+    prefix: IDE_ASSETS_PATH,
+  });
+}
+
 /**
- * Serves the offline GraphiQL built from ide/: `GET <graphqlPath>` from a browser answers its
- * index.html, and its bundle is served under /graphql-ide/. Mount it before the GraphQL
- * middleware, and only when the IDE is enabled (GRAPHQL_IDE).
+ * An onRequest hook for the GraphQL route: a browser's `GET /graphql` is answered with the
+ * IDE's index.html before anything of the API runs (no request id, no CORS, no log line).
  */
-export function ideRouter(options: IdeRouterOptions = {}): Router {
+export function ideGraphqlPageHook(options: IdeOptions = {}): onRequestHookHandler {
   const ideDir = options.ideDir ?? DEFAULT_IDE_DIR;
-  const graphqlPath = options.graphqlPath ?? "/graphql";
-  const router = Router();
-
-  router.use(IDE_ASSETS_PATH, serveBundleAssets(ideDir));
-
-  // router.use, not router.get: a route would make the router answer OPTIONS /graphql itself,
-  // and CORS preflights would never reach the cors middleware.
-  router.use(graphqlPath, (req: Request, res: Response, next) => {
-    const isPageRequest = (req.method === "GET" || req.method === "HEAD") && req.path === "/";
-    if (!isPageRequest || !wantsIdePage(req)) return next();
-    res.vary("Accept");
-    sendBundlePage(res, {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!wantsIdePage(request)) return;
+    void reply.header("vary", "Accept");
+    return sendBundlePage(reply, {
       distDir: ideDir,
       contentSecurityPolicy: CONTENT_SECURITY_POLICY,
       buildScript: "build:ide",
     });
-  });
-
-  return router;
+  };
 }

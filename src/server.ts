@@ -1,28 +1,40 @@
 import { randomUUID } from "node:crypto";
-import http from "node:http";
+import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import { ApolloServer } from "@apollo/server";
-import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
-import { expressMiddleware } from "@as-integrations/express5";
-import cors from "cors";
-import express from "express";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
+import { fastifyApolloHandler } from "@as-integrations/fastify";
+import fastifyAccepts from "@fastify/accepts";
+import fastifyCors from "@fastify/cors";
+import fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth/auth-checker";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
-import { ideRouter } from "./ide";
-import { webExampleRouter } from "./web-example";
+import { securityHeaders } from "./security-headers";
+import { ideGraphqlPageHook, serveIdeAssets } from "./ide";
+import { serveWebExample } from "./web-example";
 import { isDatabaseConnected, isDatabaseReady, whenDatabaseConnected } from "./db/connection";
 import {
+  clientErrorHandler,
+  errorBody,
   errorLoggingPlugin,
   formatError,
   jsonErrorHandler,
   requestIdPlugin,
 } from "./graphql/error-handling";
 import { operationLimitsRule } from "./graphql/operation-limits";
-import { requestLoggingPlugin } from "./graphql/request-logging.plugin";
+import { ignoreRequestBodies, parseGraphqlBodies } from "./graphql/request-body";
+import { refusedRequestLogger, requestLoggingPlugin } from "./graphql/request-logging.plugin";
 import { stringLengthLimitPlugin } from "./graphql/string-length-limit.plugin";
 import type { Logger } from "./logger";
 import { AuthResolver } from "./resolvers/auth.resolver";
@@ -48,11 +60,56 @@ export function createSchema(): Promise<GraphQLSchema> {
   return schemaPromise;
 }
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /**
+     * Set when a /graphql request comes in, cleared once Apollo builds its context: still set
+     * when the answer goes out means Apollo (or the body parser) refused the request before
+     * any operation ran, and the logging plugin never saw it.
+     */
+    refusedBeforeExecution: boolean;
+  }
+}
+
 export interface AppServer {
   readonly url: string;
   readonly services: Services;
   readonly httpServer: http.Server;
   close(): Promise<void>;
+}
+
+/**
+ * TRUST_PROXY as fastify takes it. A hop count trusts that many hops, whatever their
+ * addresses, as it always has here (proxy-addr's rule); fastify itself would trust no hop at
+ * all for a number. Addresses and subnets are the stricter choice, and README says so.
+ */
+function trustProxyOption(
+  trustProxy: Config["trustProxy"],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trustProxy === "number") return (_address, hop) => hop < trustProxy;
+  return typeof trustProxy === "object" ? [...trustProxy] : trustProxy;
+}
+
+/**
+ * Like @as-integrations/fastify's fastifyApolloDrainPlugin (stop accepting, let in-flight
+ * requests finish, then cut the connections left), with SHUTDOWN_TIMEOUT as the grace period
+ * where that one has a fixed 10 s.
+ */
+function drainPlugin(app: FastifyInstance, gracePeriodMs: number): ApolloServerPlugin<Context> {
+  return {
+    async serverWillStart() {
+      return {
+        async drainServer() {
+          const cut = setTimeout(() => app.server.closeAllConnections(), gracePeriodMs);
+          try {
+            await app.close();
+          } finally {
+            clearTimeout(cut);
+          }
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -67,14 +124,42 @@ export async function startServer(
   const schema = await createSchema();
   const services = createServices(config, options);
   logSecurityEvents(services.events, logger);
-  const app = express();
-  app.disable("x-powered-by");
-  const httpServer = http.createServer(app);
+  const timeouts = config.httpTimeouts;
+  const headers = await securityHeaders();
+  const app = fastify({
+    // Fastify's request log would hold URLs and headers; ours (request-logging.plugin.ts and
+    // the onResponse hook below) is built from chosen fields only.
+    logger: false,
+    trustProxy: trustProxyOption(config.trustProxy),
+    bodyLimit: config.graphql.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    // A client that trickles its request a byte at a time must not hold a connection for the
+    // 300 s node allows (fastify: forever) by default.
+    requestTimeout: timeouts.requestSeconds * 1000,
+    keepAliveTimeout: timeouts.keepAliveSeconds * 1000,
+    http: {
+      headersTimeout: timeouts.headersSeconds * 1000,
+      requestTimeout: timeouts.requestSeconds * 1000,
+      // How often node looks for connections past those timeouts (30 s by default).
+      connectionsCheckingInterval: 1000,
+    },
+    clientErrorHandler: clientErrorHandler(headers),
+    // A path that is not valid percent-encoding: answered before any route or hook.
+    frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .code(400)
+        .headers(headers)
+        .type("application/json; charset=utf-8")
+        .send(errorBody("Bad request.", "BAD_REQUEST")),
+  });
+  app.decorateRequest("refusedBeforeExecution", false);
 
-  app.set("trust proxy", config.trustProxy);
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: config.graphql.introspection,
+    // "Did you mean adminContent?" would list the schema a name at a time where introspection
+    // is off (formatError covers the errors this leaves out).
+    hideSchemaDetailsFromClientErrors: !config.graphql.introspection,
     includeStacktraceInErrorResponses: false,
     // Refuses GET queries and simple-request content types, so a page on another origin
     // cannot make a browser run a mutation with the user's cookies.
@@ -95,81 +180,101 @@ export async function startServer(
         maxCost: config.graphql.maxCost,
       }),
     ],
-    formatError: formatError(),
+    formatError: formatError({ hideSchemaDetails: !config.graphql.introspection }),
+    // Apollo runs every plugin's hooks on every request: keep this list short.
     plugins: [
-      ApolloServerPluginDrainHttpServer({
-        httpServer,
-        stopGracePeriodMillis: config.shutdownTimeoutSeconds * 1000,
-      }),
+      drainPlugin(app, config.shutdownTimeoutSeconds * 1000),
       requestIdPlugin,
       errorLoggingPlugin(logger),
       requestLoggingPlugin(logger),
       stringLengthLimitPlugin<Context>(config.graphql.maxStringLength),
-      // GET /graphql from a browser is answered by ideRouter (when GRAPHQL_IDE is on); Apollo's
-      // own landing page would load Sandbox from a CDN, a blank page offline.
+      // Installed by default, it wraps every field resolver to collect cache hints; we set
+      // none and answer every request fresh.
+      ApolloServerPluginCacheControlDisabled(),
+      // GET /graphql from a browser is answered by the IDE hook (when GRAPHQL_IDE is on);
+      // Apollo's own landing page would load Sandbox from a CDN, a blank page offline.
       ApolloServerPluginLandingPageDisabled(),
     ],
   });
   await apollo.start();
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
+  // Every answer, 404s and errors included: the hook runs before anything can fail.
+  app.addHook("onRequest", (_request, reply, done) => {
+    void reply.headers(headers);
+    done();
   });
-  app.get("/readyz", async (_req, res) => {
-    const ready = await isDatabaseReady();
-    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "database unavailable" });
-  });
-
-  // Before the GraphQL middleware: a browser navigating to /graphql gets the IDE page.
-  if (config.graphql.ide) app.use(ideRouter({ graphqlPath: GRAPHQL_PATH }));
-  // The example client, same origin as the API (its refresh cookie is SameSite=Strict).
-  if (config.nodeEnv !== "production") app.use(webExampleRouter());
-
-  app.use(
-    GRAPHQL_PATH,
-    (req, res, next) => {
-      // Requests Apollo refuses before running an operation (CSRF, batching, bad bodies) never
-      // reach the logging plugin; they get their line here.
-      const requestId = randomUUID();
-      res.locals.requestId = requestId;
-      res.setHeader("x-request-id", requestId);
-      res.on("finish", () => {
-        if (res.locals.contextCreated) return;
-        logger.info(
-          {
-            requestId,
-            operationName: null,
-            method: req.method,
-            clientIp: req.ip,
-            status: res.statusCode,
-          },
-          "graphql request refused before execution",
-        );
-      });
-      next();
-    },
-    cors<cors.CorsRequest>({
-      origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
-      credentials: true,
-    }),
-    express.json({ limit: config.graphql.bodyLimitBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        res.locals.contextCreated = true;
-        return createContext(req, services, {
-          requestId: String(res.locals.requestId),
-          appendSetCookie: (header) => res.append("Set-Cookie", header),
-          cookie: { path: GRAPHQL_PATH, secure: config.cookieSecure },
-        });
-      },
-    }),
+  await app.register(fastifyAccepts);
+  ignoreRequestBodies(app);
+  app.setErrorHandler(jsonErrorHandler(config.graphql.bodyLimitBytes, logger));
+  app.setNotFoundHandler((_request, reply) =>
+    reply
+      .code(404)
+      .type("application/json; charset=utf-8")
+      .send(errorBody("Not found.", "NOT_FOUND")),
   );
-  app.use((_req, res) => {
-    res
-      .status(404)
-      .json({ errors: [{ message: "Not found.", extensions: { code: "NOT_FOUND" } }] });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const ready = await isDatabaseReady();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "database unavailable" });
   });
-  app.use(jsonErrorHandler(config.graphql.bodyLimitBytes, logger));
+
+  if (config.graphql.ide) await serveIdeAssets(app);
+  // The example client, same origin as the API (its refresh cookie is SameSite=Strict).
+  if (config.nodeEnv !== "production") await serveWebExample(app);
+
+  const cookieOptions = { path: GRAPHQL_PATH, secure: config.cookieSecure };
+  const logRefused = refusedRequestLogger(logger);
+  const graphqlHandler = fastifyApolloHandler(apollo, {
+    context: async (request: FastifyRequest, reply: FastifyReply) => {
+      request.refusedBeforeExecution = false;
+      return createContext(request, services, {
+        requestId: request.id,
+        // fastify appends repeated set-cookie headers instead of replacing them.
+        appendSetCookie: (header) => void reply.header("set-cookie", header),
+        cookie: cookieOptions,
+      });
+    },
+  });
+
+  await app.register(
+    async (graphql) => {
+      // A browser navigating to /graphql gets the IDE page: a page, not an API request.
+      if (config.graphql.ide) graphql.addHook("onRequest", ideGraphqlPageHook());
+      graphql.addHook("onRequest", (request, reply, done) => {
+        request.refusedBeforeExecution = true;
+        // Tokens travel in these answers: no cache, shared or private, may keep them.
+        void reply.header("x-request-id", request.id).header("cache-control", "no-store");
+        done();
+      });
+      // Requests refused before an operation runs (CSRF, batching, bad bodies) never reach
+      // the logging plugin; they get their line here.
+      graphql.addHook("onResponse", (request, reply, done) => {
+        if (request.refusedBeforeExecution) {
+          logRefused({
+            requestId: request.id,
+            method: request.method,
+            clientIp: request.ip,
+            status: reply.statusCode,
+          });
+        }
+        done();
+      });
+      // Without CORS_ORIGINS no other origin may call: nothing to add to any answer.
+      if (config.corsOrigins.length > 0) {
+        await graphql.register(fastifyCors, {
+          origin: [...config.corsOrigins],
+          credentials: true,
+          // Like any other OPTIONS request, a preflight without its headers gets a plain answer.
+          strictPreflight: false,
+        });
+      }
+      await parseGraphqlBodies(graphql);
+      // Every method: Apollo answers the ones it does not serve with 405 (or its CSRF refusal).
+      graphql.all("", graphqlHandler);
+    },
+    { prefix: GRAPHQL_PATH },
+  );
 
   const initialAdmin = config.initialAdmin;
   const prepareData = async () => {
@@ -194,18 +299,15 @@ export async function startServer(
       );
     });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(config.port, config.host, () => resolve());
-  });
-  const { port } = httpServer.address() as AddressInfo;
+  await app.listen({ port: config.port, host: config.host });
+  const { port } = app.server.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
 
   return {
     url: `http://${host}:${port}${GRAPHQL_PATH}`,
     services,
-    httpServer,
-    // apollo.stop() closes the listener and drains in-flight requests (drain plugin).
+    httpServer: app.server,
+    // apollo.stop() closes the listener and drains in-flight requests (drainPlugin).
     close: async () => {
       await apollo.stop();
       // After apollo.stop(), which lets in-flight signins finish their hashing.

@@ -1,43 +1,53 @@
-import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
-import express, { type RequestHandler, type Response } from "express";
+import fastifyStatic from "@fastify/static";
+import type { FastifyInstance, FastifyReply } from "fastify";
 
-/** Vite puts a content hash in every file name under assets/: they never change. */
-const IMMUTABLE = "public, max-age=31536000, immutable";
-
-/** Static files of a Vite build: hashed assets cached for good, nothing sniffed. */
-export function serveBundleAssets(distDir: string): RequestHandler {
-  return express.static(distDir, {
-    index: false,
-    setHeaders(res, filePath) {
-      res.setHeader("X-Content-Type-Options", "nosniff");
-      if (filePath.startsWith(path.join(distDir, "assets") + path.sep)) {
-        res.setHeader("Cache-Control", IMMUTABLE);
-      }
-    },
+/**
+ * Serves the hashed files of a Vite build (its assets/ folder) under `<prefix>/assets/`.
+ * Vite puts a content hash in every file name there: they never change, so they are cached
+ * for good. A missing file is the JSON 404 of every unknown route.
+ */
+export async function serveBundleAssets(
+  app: FastifyInstance,
+  options: { distDir: string; prefix: string },
+): Promise<void> {
+  // Its own scope: each bundle has its own root and its own reply.sendFile decoration.
+  await app.register(async (scope) => {
+    await scope.register(fastifyStatic, {
+      root: path.join(options.distDir, "assets"),
+      prefix: `${options.prefix}/assets/`,
+      index: false,
+      cacheControl: true,
+      maxAge: "365d",
+      immutable: true,
+    });
   });
 }
 
 /**
- * Answers with the build's index.html under a strict Content-Security-Policy, or a 503 that
- * says which build script to run. Checked per request: a build may run while the server is up.
+ * Answers with the build's index.html under its page's Content-Security-Policy (in place of
+ * the strict one every other response gets), or a 503 that says which build script to run.
+ * Checked per request: a build may run while the server is up.
  */
-export function sendBundlePage(
-  res: Response,
+export async function sendBundlePage(
+  reply: FastifyReply,
   options: { distDir: string; contentSecurityPolicy: string; buildScript: string },
-): void {
-  const indexHtml = path.join(options.distDir, "index.html");
-  if (!existsSync(indexHtml)) {
-    res
-      .status(503)
-      .type("text/plain")
+): Promise<FastifyReply> {
+  let page: Buffer;
+  try {
+    page = await readFile(path.join(options.distDir, "index.html"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    return reply
+      .code(503)
+      .type("text/plain; charset=utf-8")
       .send(`This page is not built. Run \`npm run ${options.buildScript}\`, then reload.\n`);
-    return;
   }
-  res.setHeader("Content-Security-Policy", options.contentSecurityPolicy);
-  res.setHeader("X-Content-Type-Options", "nosniff");
-  res.setHeader("Referrer-Policy", "no-referrer");
   // index.html names the current hashed bundle: revalidate it so a rebuild shows at once.
-  res.setHeader("Cache-Control", "no-cache");
-  res.sendFile(indexHtml);
+  return reply
+    .header("content-security-policy", options.contentSecurityPolicy)
+    .header("cache-control", "no-cache")
+    .type("text/html; charset=utf-8")
+    .send(page);
 }

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Router, type Request, type Response } from "express";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { sendBundlePage, serveBundleAssets } from "./vite-bundle";
 
 /** The path examples/web/vite.config.mts builds for (its `base`). */
@@ -8,7 +8,7 @@ export const WEB_EXAMPLE_PATH = "/app";
 /** examples/web/dist beside dist/ (compiled) or src/ (ts-jest): `npm run build:web`. */
 export const DEFAULT_WEB_EXAMPLE_DIR = path.resolve(__dirname, "..", "examples", "web", "dist");
 
-export interface WebExampleRouterOptions {
+export interface WebExampleOptions {
   /** The built example app: index.html and assets/. */
   readonly distDir?: string;
 }
@@ -33,30 +33,28 @@ const CONTENT_SECURITY_POLICY = [
  * SameSite=Strict refresh cookie is sent without any CORS. For development: `npm start` shows
  * the API, the IDE and a client using it in one place.
  */
-export function webExampleRouter(options: WebExampleRouterOptions = {}): Router {
+export async function serveWebExample(
+  app: FastifyInstance,
+  options: WebExampleOptions = {},
+): Promise<void> {
   const distDir = options.distDir ?? DEFAULT_WEB_EXAMPLE_DIR;
-  const router = Router();
 
-  router.use(WEB_EXAMPLE_PATH, serveBundleAssets(distDir));
+  // /app/assets/* is more specific than the page routes below: a missing asset stays a 404.
+  await serveBundleAssets(app, { distDir, prefix: WEB_EXAMPLE_PATH });
 
-  // Every other page under /app/ is the single-page app; a missing asset stays a 404.
-  // router.use, not router.get: a route would also answer OPTIONS by itself.
-  router.use(WEB_EXAMPLE_PATH, (req: Request, res: Response, next) => {
-    if (req.method !== "GET" && req.method !== "HEAD") return next();
-    if (req.path.startsWith("/assets/")) return next();
-    const queryAt = req.originalUrl.indexOf("?");
-    const pathname = queryAt >= 0 ? req.originalUrl.slice(0, queryAt) : req.originalUrl;
-    if (pathname === WEB_EXAMPLE_PATH) {
-      // One address for the app: /app/, as Vite's base says.
-      res.redirect(301, `${WEB_EXAMPLE_PATH}/${req.originalUrl.slice(pathname.length)}`);
-      return;
-    }
-    sendBundlePage(res, {
+  // One address for the app: /app/, as Vite's base says.
+  app.get(WEB_EXAMPLE_PATH, async (request: FastifyRequest, reply: FastifyReply) => {
+    const queryAt = request.url.indexOf("?");
+    const query = queryAt >= 0 ? request.url.slice(queryAt) : "";
+    return reply.redirect(`${WEB_EXAMPLE_PATH}/${query}`, 301);
+  });
+
+  // Every other page under /app/ is the single-page app.
+  const page = async (_request: FastifyRequest, reply: FastifyReply) =>
+    sendBundlePage(reply, {
       distDir,
       contentSecurityPolicy: CONTENT_SECURITY_POLICY,
       buildScript: "build:web",
     });
-  });
-
-  return router;
+  app.get(`${WEB_EXAMPLE_PATH}/*`, page);
 }

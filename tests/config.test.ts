@@ -76,6 +76,29 @@ describe("configuration from the environment", () => {
     ).toMatchObject({ introspection: true, ide: true });
   });
 
+  it("bounds how long a client may take to send a request: 10 s for headers, 30 s in all", () => {
+    expect(loadConfig({}).httpTimeouts).toEqual({
+      headersSeconds: 10,
+      requestSeconds: 30,
+      keepAliveSeconds: 5,
+    });
+    expect(
+      problemsOf({
+        HTTP_HEADERS_TIMEOUT: "0",
+        HTTP_REQUEST_TIMEOUT: "soon",
+        HTTP_KEEP_ALIVE_TIMEOUT: "1.5",
+      }),
+    ).toEqual([
+      "HTTP_HEADERS_TIMEOUT must be greater than 0",
+      "HTTP_REQUEST_TIMEOUT must be a whole number of seconds",
+      "HTTP_KEEP_ALIVE_TIMEOUT must be a whole number of seconds",
+    ]);
+    // The headers are part of the request: they cannot be given longer than all of it.
+    expect(problemsOf({ HTTP_HEADERS_TIMEOUT: "60" })).toEqual([
+      "HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT",
+    ]);
+  });
+
   it("stops the server with one line per problem and exit code 1", async () => {
     const child = spawn(process.execPath, [SERVER_SCRIPT], {
       env: { PATH: process.env.PATH ?? "", PORT: "99999", SESSION_MAX_AGE: "soon" },

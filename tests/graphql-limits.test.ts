@@ -647,6 +647,47 @@ describe("GraphQL operation limits", () => {
       }
     });
 
+    it("suggests no field, input field or enum value in its errors, as development does", async () => {
+      // A mistyped name in each place graphql-js suggests the right one: the document (field,
+      // enum literal) and the variables (input field, enum value).
+      const probes = [
+        { query: "{ adminContnt }" },
+        { query: 'mutation { setUserRoles(userId: "x", roles: [ADMN]) { id } }' },
+        {
+          query: "mutation ($input: SigninInput!) { signin(input: $input) { accessToken } }",
+          variables: { input: { username: "someone", pasword: "secret-pass" } },
+        },
+        {
+          query: 'mutation ($roles: [Role!]!) { setUserRoles(userId: "x", roles: $roles) { id } }',
+          variables: { roles: ["ADMN"] },
+        },
+      ];
+      const messagesOf = async (server: TestServer, probe: (typeof probes)[number]) => {
+        const response = await send(server, JSON.stringify(probe));
+        expect(response.status).toBe(400);
+        expect(response.errors?.length).toBeGreaterThan(0);
+        return (response.errors ?? []).map((error) => error.message).join("\n");
+      };
+      const production = await startTestServer(productionEnv());
+      try {
+        for (const probe of probes) {
+          expect({ probe: probe.query, messages: await messagesOf(production, probe) }).toEqual({
+            probe: probe.query,
+            messages: expect.not.stringMatching(/Did you mean|adminContent|"ADMIN"/),
+          });
+        }
+        await expectStillServing(production);
+      } finally {
+        await production.close();
+      }
+      // The same mistakes outside production: the suggestions are there, the test can tell.
+      const suggested = await Promise.all(probes.map((probe) => messagesOf(ctx.server, probe)));
+      expect(suggested[0]).toContain('Did you mean "adminContent"');
+      expect(suggested[1]).toContain('Did you mean the enum value "ADMIN"');
+      expect(suggested[2]).toContain('Did you mean "password"');
+      expect(suggested[3]).toContain('Did you mean the enum value "ADMIN"');
+    });
+
     it("serves no IDE landing page to a browser", async () => {
       const production = await startTestServer(productionEnv());
       try {

@@ -1,15 +1,18 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
-import type { ErrorRequestHandler } from "express";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import type { Context } from "../context";
 import { isDatabaseUnavailableError } from "../db/mongo-errors";
 import { formatDomainError, isDomainError } from "./error-mapping";
 import type { Logger } from "../logger";
+import { BODY_NOT_JSON } from "./request-body";
 
 /*
  * What a client may read of an error, and what only the log may: the masking, the request id
- * that links the two, and JSON answers for bodies express cannot parse.
+ * that links the two, and JSON answers for requests refused before Apollo sees them.
  */
 
 /**
@@ -38,8 +41,27 @@ const SERVICE_UNAVAILABLE = {
   extensions: { code: "SERVICE_UNAVAILABLE" },
 } as const;
 
-/** Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is. */
-export function formatError() {
+/** The end graphql-js gives some messages: "Did you mean "adminContent"?", a schema name. */
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+/**
+ * Only our own GraphQLErrors and graphql-js's parse/validation errors reach clients as-is.
+ * With `hideSchemaDetails` (where introspection is off), suggestions are cut from every
+ * message: Apollo's hideSchemaDetailsFromClientErrors cuts them from validation errors only,
+ * and graphql-js suggests input field and enum names when it coerces variables too.
+ */
+export function formatError(options: { hideSchemaDetails?: boolean } = {}) {
+  const format = maskUnexpected();
+  if (!options.hideSchemaDetails) return format;
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const result = format(formatted, error);
+    return SUGGESTION.test(result.message)
+      ? { ...result, message: result.message.replace(SUGGESTION, "") }
+      : result;
+  };
+}
+
+function maskUnexpected() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const cause = rootCause(error);
     if (isDomainError(cause)) return formatDomainError(cause, formatted);
@@ -112,34 +134,69 @@ export const requestIdPlugin: ApolloServerPlugin<Context> = {
   },
 };
 
-/** express answers a body it can't parse with an HTML page; GraphQL clients expect JSON. */
+/** The JSON error body every answer outside GraphQL execution has: 404s, bad bodies, faults. */
+export function errorBody(message: string, code: string): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+function statusOf(error: FastifyError): number {
+  const status = error.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500) return status;
+  // @as-integrations/fastify reads the query string through a URL built on the Host header:
+  // a Host that makes no URL (or none, from an HTTP/1.0 client) is the request's fault.
+  if (error.code === "ERR_INVALID_URL") return 400;
+  return 500;
+}
+
+/**
+ * Errors fastify raises outside Apollo (bodies too large or not JSON, bad encodings, ...)
+ * answered as GraphQL clients expect: JSON, a BAD_REQUEST code, never a stack trace.
+ */
 export const jsonErrorHandler =
-  (bodyLimitBytes: number, logger: Logger): ErrorRequestHandler =>
-  (error, _req, res, next) => {
-    if (res.headersSent) return next(error);
-    const err = error as { status?: number; type?: string };
-    const status =
-      typeof err.status === "number" && err.status >= 400 && err.status < 500 ? err.status : 500;
+  (bodyLimitBytes: number, logger: Logger) =>
+  (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const status = statusOf(error);
     const message =
-      err.type === "entity.too.large"
+      error.code === "FST_ERR_CTP_BODY_TOO_LARGE"
         ? `Request body is larger than ${bodyLimitBytes} bytes.`
-        : err.type === "entity.parse.failed"
+        : error.code === BODY_NOT_JSON
           ? "Request body is not valid JSON."
           : status < 500
             ? "Bad request."
             : "Internal server error.";
     if (status >= 500) logger.error({ err: error }, "unexpected error outside GraphQL");
-    res
-      .status(status)
-      .type("application/json")
-      .send(
-        JSON.stringify({
-          errors: [
-            {
-              message,
-              extensions: { code: status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR" },
-            },
-          ],
-        }),
-      );
+    return reply
+      .code(status)
+      .type("application/json; charset=utf-8")
+      .send(errorBody(message, status < 500 ? "BAD_REQUEST" : "INTERNAL_SERVER_ERROR"));
   };
+
+/**
+ * Answers requests node could not read at all (malformed HTTP, headers too large, a client too
+ * slow to send its request within HTTP_HEADERS_TIMEOUT or HTTP_REQUEST_TIMEOUT) in the same
+ * JSON shape and with the same security headers as every other answer, then closes.
+ */
+export function clientErrorHandler(securityHeaders: Readonly<Record<string, string>>) {
+  const headerLines = Object.entries(securityHeaders)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  return (error: NodeJS.ErrnoException, socket: Duplex): void => {
+    // A reset connection has nobody left to answer.
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const [status, message] =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "The request took too long to arrive."]
+        : error.code === "HPE_HEADER_OVERFLOW"
+          ? [431, "Request headers are too large."]
+          : [400, "Bad request."];
+    const body = errorBody(message, "BAD_REQUEST");
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headerLines}` +
+          `content-type: application/json; charset=utf-8\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
+}

@@ -11,13 +11,22 @@ function longestVariableString(value: unknown, depth = 0): number {
   return longest;
 }
 
+/**
+ * Apollo keeps parsed documents in its document store and hands the same DocumentNode to every
+ * request that sends the same query: each one is walked once, not once per request.
+ */
+const literalLengths = new WeakMap<DocumentNode, number>();
+
 function longestLiteralString(document: DocumentNode): number {
+  const known = literalLengths.get(document);
+  if (known !== undefined) return known;
   let longest = 0;
   visit(document, {
     [Kind.STRING](node) {
       longest = Math.max(longest, node.value.length);
     },
   });
+  literalLengths.set(document, longest);
   return longest;
 }
 
