@@ -10,6 +10,7 @@ import type * as ConnectionModule from "../src/db/connection";
 import type * as PasswordsModule from "../src/auth/passwords";
 import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
+import { timingTargets } from "./timing-targets";
 
 /**
  * `npm run bench`: loads the compiled server (dist/) with autocannon and writes
@@ -710,6 +711,13 @@ async function main(): Promise<void> {
         pass: peakRssMB < 200,
       },
     ];
+    targets.push(
+      ...(await timingTargets({
+        distDir: DIST,
+        mongodbUri: withDatabaseName(database.uri, "bench_timing"),
+        log,
+      })),
+    );
 
     const report = {
       generatedAt: new Date().toISOString(),
