@@ -86,8 +86,9 @@ async function isFresh(step, hash) {
 
 /** `npm run <script>` with its output on stderr (stdout is the server's log), in its own group. */
 function runScript(script, signal) {
+  // Under npm, the very npm that runs us (npx sets this to npx-cli.js: not usable here).
   const npm = process.env.npm_execpath;
-  const [command, args] = npm?.endsWith(".js")
+  const [command, args] = npm?.endsWith("npm-cli.js")
     ? [process.execPath, [npm, "run", "--silent", script]]
     : ["npm", ["run", "--silent", script]];
   return new Promise((resolve, reject) => {
