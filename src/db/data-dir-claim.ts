@@ -62,7 +62,10 @@ async function isAlive(ref: ProcessRef): Promise<boolean> {
 
 /** FerretDB is started with --state-dir=<folder>: that names the folder it serves. */
 function servesFolder(commandLine: string | undefined, dataDir: string): boolean {
-  return !!commandLine?.includes(`--state-dir=${dataDir}`) && /ferretdb/i.test(commandLine);
+  if (!commandLine || !/ferretdb/i.test(commandLine)) return false;
+  // The whole argument: /data/a must not match a FerretDB on /data/ab.
+  const argument = `--state-dir=${dataDir}`;
+  return commandLine.includes(`${argument} `) || commandLine.endsWith(argument);
 }
 
 async function stopStrayFerretdb(pid: number, dataDir: string, log: Log): Promise<void> {
