@@ -341,12 +341,12 @@ export async function startFerretdb(options: StartFerretdbOptions): Promise<Runn
       detached: true,
     });
     const running = child;
+    process.once("exit", killOnExit);
     if (running.pid !== undefined) await claim.recordFerretdb(running.pid);
     let stderr = "";
     running.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4000);
     });
-    process.once("exit", killOnExit);
 
     const deadline = Date.now() + 30_000;
     while (!(await canConnect(port))) {
