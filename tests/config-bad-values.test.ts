@@ -86,7 +86,7 @@ async function start(env: Record<string, string>): Promise<Run> {
   }
 }
 
-/** Runs `work` on every item, `limit` at a time (each run is a Node process). */
+/** Runs `work` on every item, `limit` at a time: each run is a Node process, mostly CPU. */
 async function inBatches<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>) {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
@@ -111,7 +111,7 @@ describe("a bad value for any setting stops npm start before it builds or starts
       name,
       env: { ...bad.with, [name]: bad.value },
     }));
-    const runs = await inBatches(cases, 4, (c) => start(c.env));
+    const runs = await inBatches(cases, 2, (c) => start(c.env));
 
     const outcomes = cases.map((c, i) => {
       const run = runs[i]!;
