@@ -188,7 +188,7 @@ async function buildFerretdb(go: string, target: string, log: Log): Promise<void
   await fs.mkdir(cacheDir, { recursive: true });
   log(
     `FerretDB ${FERRETDB_VERSION} is not built yet: building it once with Go into ${cacheDir}. ` +
-      "This takes about 5 minutes on two idle cores (up to 12 on busy ones) and about 1 GB of " +
+      "This takes about 2 minutes on two idle cores, 4 to 6 on busy ones, and about 1 GB of " +
       "temporary disk; later starts and other clones reuse the binary.",
   );
   await removeAbandonedBuilds(cacheDir);
