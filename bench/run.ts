@@ -21,6 +21,7 @@ import {
   wideSpreads,
 } from "../tests/setup/hostile-documents";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
+import { timingTargets } from "./timing-targets";
 
 /**
  * `npm run bench`: loads the compiled server (dist/) with autocannon and writes
@@ -772,6 +773,13 @@ async function main(): Promise<void> {
       },
     ];
     targets.push(await limitRuleTarget());
+    targets.push(
+      ...(await timingTargets({
+        distDir: DIST,
+        mongodbUri: withDatabaseName(database.uri, "bench_timing"),
+        log,
+      })),
+    );
 
     const report = {
       generatedAt: new Date().toISOString(),

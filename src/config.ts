@@ -1,6 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { InputError } from "./errors";
+import { assertValidAccount } from "./services/account-rules";
 
 /**
  * The whole runtime configuration, parsed and validated once at start.
@@ -117,7 +121,21 @@ const flag = (name: string) =>
       .optional(),
   );
 
-const envSchema = z.object({
+/** A value other services must match exactly: stray spaces or control characters are typos. */
+const exactText = (name: string, fallback: string) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(
+        (value) => value === value.trim() && ![...value].some((c) => c < " " || c === "\x7f"),
+        `${name} must not start or end with spaces or contain control characters`,
+      )
+      .default(fallback),
+  );
+
+/** Every variable the server reads; tests/config-bad-values.test.ts has a bad value for each. */
+export const envSchema = z.object({
   NODE_ENV: z.preprocess(
     emptyAsUndefined,
     z
@@ -127,7 +145,13 @@ const envSchema = z.object({
       .default("development"),
   ),
   PORT: count("PORT", 4000, 0, 65535),
-  HOST: z.preprocess(emptyAsUndefined, z.string().default("0.0.0.0")),
+  HOST: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(isHost, "HOST must be an IP address or a host name, like 127.0.0.1 or localhost")
+      .default("0.0.0.0"),
+  ),
   MONGODB_URI: z.preprocess(
     emptyAsUndefined,
     z
@@ -136,8 +160,8 @@ const envSchema = z.object({
       .optional(),
   ),
   JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
-  JWT_ISSUER: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
-  JWT_AUDIENCE: z.preprocess(emptyAsUndefined, z.string().default("graphql-jwt-auth")),
+  JWT_ISSUER: exactText("JWT_ISSUER", "graphql-jwt-auth"),
+  JWT_AUDIENCE: exactText("JWT_AUDIENCE", "graphql-jwt-auth"),
   ACCESS_TOKEN_TTL: seconds("ACCESS_TOKEN_TTL", 900),
   REFRESH_TOKEN_TTL: seconds("REFRESH_TOKEN_TTL", DEFAULTS.refreshTokenTtl),
   SESSION_MAX_AGE: seconds("SESSION_MAX_AGE", DEFAULTS.sessionMaxAge),
@@ -146,7 +170,15 @@ const envSchema = z.object({
   ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.string().optional()),
   ADMIN_PASSWORD: z.preprocess(emptyAsUndefined, z.string().optional()),
   CORS_ORIGINS: z.preprocess(emptyAsUndefined, z.string().default("")),
-  TRUST_PROXY: z.preprocess(emptyAsUndefined, z.string().default("false")),
+  TRUST_PROXY: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .superRefine((value, ctx) => {
+        for (const message of trustProxyProblems(value)) ctx.addIssue({ code: "custom", message });
+      })
+      .default("false"),
+  ),
   GRAPHQL_MAX_DEPTH: count("GRAPHQL_MAX_DEPTH", 15),
   GRAPHQL_MAX_ALIASES: count("GRAPHQL_MAX_ALIASES", 15, 0),
   GRAPHQL_MAX_COST: count("GRAPHQL_MAX_COST", 1000),
@@ -180,6 +212,15 @@ const envSchema = z.object({
   HTTP_HEADERS_TIMEOUT: seconds("HTTP_HEADERS_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.headers),
   HTTP_REQUEST_TIMEOUT: seconds("HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.request),
   HTTP_KEEP_ALIVE_TIMEOUT: seconds("HTTP_KEEP_ALIVE_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.keepAlive),
+  // Read by src/db/ferretdb.ts, which the tests and the benchmark use too; checked here so a
+  // wrong path stops the start before anything is built or started.
+  FERRETDB_BIN: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(isExecutableFile, "FERRETDB_BIN must be the path of an executable FerretDB binary")
+      .optional(),
+  ),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z
@@ -189,6 +230,77 @@ const envSchema = z.object({
       .optional(),
   ),
 });
+
+/** Names of the variables the server reads, for tables that must cover every one. */
+export type ConfigVariable = keyof typeof envSchema.shape;
+
+function isHost(value: string): boolean {
+  const label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+  const hostname = new RegExp(`^(?=.{1,253}$)${label}(?:\\.${label})*\\.?$`);
+  return isIP(value) !== 0 || hostname.test(value);
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The subnet names express's "trust proxy" (proxy-addr) knows. */
+const PROXY_SUBNET_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** An IP address, a CIDR subnet (address/prefix, or address/netmask for IPv4), or a name. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_SUBNET_NAMES.has(entry)) return true;
+  const [address = "", range, ...rest] = entry.split("/");
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (range === undefined) return true;
+  if (/^\d{1,3}$/.test(range)) return Number(range) <= (version === 4 ? 32 : 128);
+  return version === 4 && isIP(range) === 4;
+}
+
+/**
+ * Anything else, express takes for a proxy address and refuses at start ("invalid IP
+ * address"), after the database was started and without naming the variable.
+ */
+function trustProxyProblems(value: string): string[] {
+  const trimmed = value.trim().toLowerCase();
+  if (trimmed === "false" || trimmed === "true" || /^\d+$/.test(trimmed)) return [];
+  const entries = splitList(value);
+  if (entries.length === 0) {
+    return ["TRUST_PROXY must be false, true, a hop count or proxy addresses"];
+  }
+  return entries
+    .filter((entry) => !isProxyAddress(entry))
+    .map(
+      (entry) =>
+        `TRUST_PROXY entry "${entry}" must be an IP address or CIDR subnet (like 10.0.0.0/8 or ` +
+        "loopback); the whole value may also be false, true or a hop count",
+    );
+}
+
+/** ADMIN_* variable for each field a signup can fault. */
+const ADMIN_VARIABLES: Record<string, string> = {
+  username: "ADMIN_USERNAME",
+  email: "ADMIN_EMAIL",
+  password: "ADMIN_PASSWORD",
+};
+
+/** The initial admin is an account like any other: the signup rules apply to it at start. */
+function adminProblems(admin: { username: string; email: string; password: string }): string[] {
+  try {
+    assertValidAccount(admin);
+    return [];
+  } catch (error) {
+    const name = error instanceof InputError ? ADMIN_VARIABLES[error.field] : undefined;
+    if (!name) throw error;
+    return [`${name} is not valid for the initial admin: ${(error as Error).message}`];
+  }
+}
 
 const given = (value: string | undefined): string | undefined =>
   value === undefined || value.trim() === "" ? undefined : value;
@@ -222,7 +334,12 @@ function crossFieldProblems(env: Env): string[] {
     problems.push("BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production");
   }
   const admin = [env.ADMIN_USERNAME, env.ADMIN_EMAIL, env.ADMIN_PASSWORD].map(given);
-  if (admin.some((v) => v !== undefined) && !admin.every((v) => v !== undefined)) {
+  const [adminUsername, adminEmail, adminPassword] = admin;
+  if (adminUsername !== undefined && adminEmail !== undefined && adminPassword !== undefined) {
+    problems.push(
+      ...adminProblems({ username: adminUsername, email: adminEmail, password: adminPassword }),
+    );
+  } else if (admin.some((v) => v !== undefined)) {
     problems.push("ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together");
   }
   const refreshTtl = wholeNumber(env.REFRESH_TOKEN_TTL, DEFAULTS.refreshTokenTtl);

@@ -1,10 +1,17 @@
 import "reflect-metadata";
-import path from "node:path";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { connectWithRetry, disconnectDatabase, withDatabaseName } from "./db/connection";
-import { startEmbeddedDatabase, type RunningDatabase } from "./db/embedded-database";
+import {
+  defaultDataDir,
+  startEmbeddedDatabase,
+  type RunningDatabase,
+} from "./db/embedded-database";
 import { createLogger } from "./logger";
 import { startServer } from "./server";
+import { WEB_EXAMPLE_PATH } from "./web-example";
+
+/** Read before anything else: once the channel closes, process.send may be gone too. */
+const launchedWithIpc = typeof process.send === "function";
 
 function readConfig(): Config {
   try {
@@ -40,7 +47,7 @@ async function main(): Promise<void> {
   let uri = config.mongodbUri;
   if (!uri) {
     embedded = await startEmbeddedDatabase({
-      dataDir: path.resolve(".data", "ferretdb"),
+      dataDir: defaultDataDir(),
       log: (message) => logger.info(message),
     });
     uri = withDatabaseName(embedded.uri, "graphql-jwt-auth");
@@ -50,6 +57,9 @@ async function main(): Promise<void> {
   // answers, and requests that need it get SERVICE_UNAVAILABLE instead of a refused connection.
   const server = await startServer(config, logger);
   logger.info(`GraphQL ready at ${server.url}`);
+  const origin = new URL(server.url).origin;
+  if (config.graphql.ide) logger.info(`GraphiQL IDE at ${server.url} (open it in a browser)`);
+  if (config.nodeEnv !== "production") logger.info(`Example app at ${origin}${WEB_EXAMPLE_PATH}/`);
 
   const connecting = new AbortController();
   const connected = connectWithRetry(uri, {
@@ -70,10 +80,10 @@ async function main(): Promise<void> {
   );
 
   let stopping = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
+  const shutdown = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down: draining in-flight requests");
+    logger.info({ signal: reason }, "shutting down: draining in-flight requests");
     try {
       // Stops accepting connections, then waits for in-flight requests (up to SHUTDOWN_TIMEOUT).
       await server.close();
@@ -90,6 +100,14 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", (signal) => void shutdown(signal));
   process.on("SIGINT", (signal) => void shutdown(signal));
+  process.on("SIGHUP", (signal) => void shutdown(signal));
+  // scripts/start.mjs (npm start) runs the server with an IPC channel. The kernel closes it
+  // when the launcher dies however it dies (its npm killed with SIGKILL, say): the server then
+  // stops, database included, instead of living on as an orphan holding the port and the data.
+  if (launchedWithIpc) {
+    if (process.connected) process.once("disconnect", () => void shutdown("launcher exited"));
+    else void shutdown("launcher exited"); // it died while the database was starting
+  }
 }
 
 main().catch((error: unknown) => {

@@ -99,6 +99,32 @@ describe("configuration from the environment", () => {
     ]);
   });
 
+  it("reads TRUST_PROXY as false, true, a hop count, or proxy addresses and subnets", () => {
+    const trustProxy = (value: string) => loadConfig({ TRUST_PROXY: value }).trustProxy;
+    expect(trustProxy("false")).toBe(false);
+    expect(trustProxy("0")).toBe(false);
+    expect(trustProxy("true")).toBe(true);
+    expect(trustProxy("2")).toBe(2);
+    expect(
+      trustProxy("10.0.0.1, 10.0.0.0/8, 192.168.0.0/255.255.0.0, ::1, fd00::/8, loopback"),
+    ).toEqual(["10.0.0.1", "10.0.0.0/8", "192.168.0.0/255.255.0.0", "::1", "fd00::/8", "loopback"]);
+    expect(problemsOf({ TRUST_PROXY: "10.0.0.0/33, proxy.example.com, yes" })).toEqual([
+      expect.stringMatching(/^TRUST_PROXY entry "10.0.0.0\/33"/),
+      expect.stringMatching(/^TRUST_PROXY entry "proxy.example.com"/),
+      expect.stringMatching(/^TRUST_PROXY entry "yes"/),
+    ]);
+  });
+
+  it("holds the initial admin to the signup rules, naming the variable at fault", () => {
+    expect(
+      problemsOf({
+        ADMIN_USERNAME: "admin",
+        ADMIN_EMAIL: "admin@example.com",
+        ADMIN_PASSWORD: "short",
+      }),
+    ).toEqual([expect.stringMatching(/^ADMIN_PASSWORD is not valid for the initial admin: .*8/)]);
+  });
+
   it("stops the server with one line per problem and exit code 1", async () => {
     const child = spawn(process.execPath, [SERVER_SCRIPT], {
       env: { PATH: process.env.PATH ?? "", PORT: "99999", SESSION_MAX_AGE: "soon" },

@@ -1,3 +1,4 @@
+import path from "node:path";
 import {
   FERRETDB_VERSION,
   locateFerretdb,
@@ -7,6 +8,12 @@ import {
 } from "./ferretdb";
 
 export type { RunningDatabase } from "./ferretdb";
+export { DataDirInUseError, stopOrphanedFerretdb } from "./data-dir-claim";
+
+/** Where `npm start`'s embedded database keeps its files: .data/ferretdb in the working folder. */
+export function defaultDataDir(): string {
+  return path.resolve(".data", "ferretdb");
+}
 
 /**
  * The private database used when MONGODB_URI is unset: FerretDB on SQLite as a child process,

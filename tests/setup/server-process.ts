@@ -83,6 +83,11 @@ export interface SpawnOptions {
   cwd?: string;
   /** How long to wait for "GraphQL ready at" (the embedded database may need to start first). */
   readyTimeoutMs?: number;
+  /**
+   * What to run instead of `node dist/index.js`, e.g. `["npm", "start"]`. The spawned process
+   * (npm then) is the one `pid`, `stop()` and `exited` are about.
+   */
+  command?: readonly [string, ...string[]];
 }
 
 const running = new Set<ChildProcess>();
@@ -141,7 +146,8 @@ export async function spawnServer(options: SpawnOptions = {}): Promise<ServerPro
   });
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
 
-  const child = spawn(process.execPath, [SERVER_SCRIPT], {
+  const [command, ...args] = options.command ?? [process.execPath, SERVER_SCRIPT];
+  const child = spawn(command, args, {
     cwd: options.cwd ?? process.cwd(),
     env,
     stdio: ["ignore", "pipe", "pipe"],
