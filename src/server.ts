@@ -18,6 +18,7 @@ import fastify, {
 import type { GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
 import { authChecker } from "./auth/auth-checker";
+import { BackgroundJobs } from "./background/background-jobs";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
 import { securityHeaders } from "./security-headers";
@@ -74,6 +75,7 @@ declare module "fastify" {
 export interface AppServer {
   readonly url: string;
   readonly services: Services;
+  readonly background: BackgroundJobs;
   readonly httpServer: http.Server;
   close(): Promise<void>;
 }
@@ -299,6 +301,9 @@ export async function startServer(
       );
     });
 
+  const background = new BackgroundJobs(services.backgroundJobs, services.leases, logger);
+  background.start();
+
   await app.listen({ port: config.port, host: config.host });
   const { port } = app.server.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
@@ -306,9 +311,11 @@ export async function startServer(
   return {
     url: `http://${host}:${port}${GRAPHQL_PATH}`,
     services,
+    background,
     httpServer: app.server,
     // apollo.stop() closes the listener and drains in-flight requests (drainPlugin).
     close: async () => {
+      await background.stop();
       await apollo.stop();
       // After apollo.stop(), which lets in-flight signins finish their hashing.
       await services.passwords.close();

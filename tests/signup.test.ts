@@ -1,3 +1,4 @@
+import mongoose from "mongoose";
 import { SigninDocument, SignupDocument, type SignupInput } from "./generated/graphql";
 import {
   ADMIN,
@@ -181,24 +182,65 @@ describe("signup", () => {
       expect(error.extensions?.field).toBe("email");
     });
 
-    it("creates exactly one user when the same username signs up concurrently", async () => {
-      const username = uniqueName("race");
-      const attempts = Array.from({ length: 5 }, () => ({ ...newAccount(), username }));
-      const responses = await Promise.all(attempts.map((account) => signup(account)));
+    it.each([1, 2, 3, 4, 5, 6, 7, 8])(
+      "creates exactly one user when the same email signs up concurrently (round %i)",
+      async () => {
+        const email = `${uniqueName("race")}@example.com`;
+        const attempts = Array.from({ length: 4 }, () => ({ ...newAccount(), email }));
+        const responses = await Promise.all(attempts.map((account) => signup(account)));
+        const winners = responses.filter((r) => !r.errors && r.data?.signup);
+        expect(winners).toHaveLength(1);
+        for (const loser of responses.filter((r) => r.errors)) {
+          expectError(loser, "BAD_USER_INPUT", "EMAIL_TAKEN");
+        }
+        const winner = attempts[responses.indexOf(winners[0]!)]!;
+        expect((await signin(ctx.server, email, winner.password)).user.username).toBe(
+          winner.username,
+        );
+        for (const loser of attempts.filter((a) => a !== winner)) {
+          await expectNoAccount(loser.username, loser.password);
+        }
+      },
+    );
 
-      const winners = responses.filter((r) => !r.errors && r.data?.signup);
-      expect(winners).toHaveLength(1);
-      for (const loser of responses.filter((r) => r.errors)) {
-        const error = expectError(loser, "BAD_USER_INPUT", "USERNAME_TAKEN");
-        expect(error.extensions?.field).toBe("username");
-      }
+    it.each([1, 2, 3, 4, 5, 6])(
+      "creates exactly one account when the same signup is sent three times at once (round %i)",
+      async () => {
+        const account = newAccount("twice");
+        const responses = await Promise.all([signup(account), signup(account), signup(account)]);
+        expect(responses.filter((r) => !r.errors && r.data?.signup)).toHaveLength(1);
+        expect((await signin(ctx.server, account.username, account.password)).user.email).toBe(
+          account.email,
+        );
+        const stored = await mongoose.connection
+          .db!.collection("users")
+          .find({ usernameKey: account.username.toLowerCase(), status: "active" })
+          .toArray();
+        expect(stored).toHaveLength(1);
+      },
+    );
 
-      const winner = attempts[responses.indexOf(winners[0]!)]!;
-      expect((await signin(ctx.server, username, winner.password)).user.email).toBe(winner.email);
-      for (const loser of attempts.filter((a) => a !== winner)) {
-        await expectNoAccount(loser.email, loser.password);
-      }
-    });
+    it.each([1, 2, 3, 4, 5, 6, 7, 8])(
+      "creates exactly one user when the same username signs up concurrently (round %i)",
+      async () => {
+        const username = uniqueName("race");
+        const attempts = Array.from({ length: 5 }, () => ({ ...newAccount(), username }));
+        const responses = await Promise.all(attempts.map((account) => signup(account)));
+
+        const winners = responses.filter((r) => !r.errors && r.data?.signup);
+        expect(winners).toHaveLength(1);
+        for (const loser of responses.filter((r) => r.errors)) {
+          const error = expectError(loser, "BAD_USER_INPUT", "USERNAME_TAKEN");
+          expect(error.extensions?.field).toBe("username");
+        }
+
+        const winner = attempts[responses.indexOf(winners[0]!)]!;
+        expect((await signin(ctx.server, username, winner.password)).user.email).toBe(winner.email);
+        for (const loser of attempts.filter((a) => a !== winner)) {
+          await expectNoAccount(loser.email, loser.password);
+        }
+      },
+    );
   });
 
   describe("choosing roles", () => {

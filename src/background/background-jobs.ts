@@ -37,13 +37,21 @@ export class BackgroundJobs {
     for (const job of this.jobs) this.schedule(job, jitter(job.everyMs));
   }
 
-  /** Runs a job now under its lease (tests, and the first run after start). */
-  async runOnce(name: string): Promise<"ran" | "not-leader"> {
+  /** Runs a job now under its lease (tests; operators through a restart). */
+  async runOnce(name: string): Promise<{ more: boolean } | "not-leader"> {
     const job = this.jobs.find((j) => j.name === name);
     if (!job) throw new Error(`no background job named ${name}`);
     if (!(await this.leases.acquire(job.name, LEASE_MS))) return "not-leader";
-    await job.run(this.abort.signal);
-    return "ran";
+    return job.run(this.abort.signal);
+  }
+
+  /** Runs a job until it reports no more work (tests). */
+  async runUntilDone(name: string): Promise<void> {
+    for (let runs = 0; runs < 1000; runs++) {
+      const outcome = await this.runOnce(name);
+      if (outcome === "not-leader") throw new Error(`another instance holds the ${name} lease`);
+      if (!outcome.more) return;
+    }
   }
 
   async stop(): Promise<void> {
@@ -51,7 +59,9 @@ export class BackgroundJobs {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await Promise.allSettled([...this.running]);
-    await Promise.allSettled(this.jobs.map((job) => this.leases.release(job.name)));
+    if (isDatabaseConnected()) {
+      await Promise.allSettled(this.jobs.map((job) => this.leases.release(job.name)));
+    }
   }
 
   private schedule(job: BackgroundJob, delayMs: number): void {

@@ -1,4 +1,6 @@
 import { AccessTokens } from "../auth/access-tokens";
+import type { BackgroundJob } from "../background/background-jobs";
+import { Leases } from "../background/leases";
 import { createPasswordHasher, type PasswordHasher } from "../auth/passwords";
 import { systemClock, type Clock } from "../clock";
 import type { Config } from "../config";
@@ -6,6 +8,7 @@ import { AccountNames } from "./account-names";
 import { AdminRoster } from "./admin-roster";
 import { AuthService } from "./auth.service";
 import { RefreshTokens } from "./refresh-tokens";
+import { RetentionSweep } from "./retention-sweep";
 import { SecurityEvents } from "./security-events";
 import { SessionStore } from "./sessions";
 import { SigninThrottle } from "./signin-throttle";
@@ -22,6 +25,9 @@ export interface Services {
   readonly roster: AdminRoster;
   readonly users: UserService;
   readonly auth: AuthService;
+  readonly leases: Leases;
+  /** Work that runs in the background, each under a lease (one instance at a time). */
+  readonly backgroundJobs: readonly BackgroundJob[];
 }
 
 export interface ServiceOptions {
@@ -65,9 +71,12 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     },
     clock,
   );
+  const sweep = new RetentionSweep(clock, config.retentionDays, userStore);
   return {
     clock,
     events,
+    leases: new Leases(clock),
+    backgroundJobs: [sweep],
     accessTokens,
     passwords,
     sessions,

@@ -1,0 +1,126 @@
+import mongoose from "mongoose";
+import { RefreshTokenDocument, SigninDocument, SignupDocument } from "./generated/graphql";
+import { ANONYMOUS } from "../src/auth/caller";
+import { ManualClock } from "./setup/clock";
+import { startTestServer } from "./setup/test-server";
+import { expectData, expectError, inBody, newAccount, signin, useTestServer } from "./setup/kit";
+
+type Account = ReturnType<typeof newAccount>;
+
+/**
+ * A process killed between two writes never gets to undo the first. These tests stop a write
+ * path at one of its writes for good — the write never reaches the database and the code after
+ * it never runs, as if the process had died there — and check what the next request finds.
+ */
+describe("a crash between two writes", () => {
+  const clock = new ManualClock();
+  // A request left hanging on purpose must not hold the server's shutdown for long.
+  const ctx = useTestServer({ SHUTDOWN_TIMEOUT: "1" }, { clock });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  /** From now on, the first insert whose _id matches `pattern` never completes. */
+  function dieAtInsert(pattern: RegExp): Promise<void> {
+    const insertOne = mongoose.mongo.Collection.prototype.insertOne;
+    return new Promise((reached) => {
+      jest.spyOn(mongoose.mongo.Collection.prototype, "insertOne").mockImplementation(function (
+        this: mongoose.mongo.Collection,
+        doc,
+        options,
+      ) {
+        if (pattern.test(String((doc as { _id?: unknown })._id))) {
+          jest.restoreAllMocks();
+          reached();
+          return new Promise(() => undefined);
+        }
+        return insertOne.call(this, doc, options);
+      });
+    });
+  }
+
+  /**
+   * Runs a signup on an instance of its own that dies at the write: what it wrote stays, what
+   * it queued in memory dies with it, and the client tries again on the surviving instance.
+   */
+  async function signupDyingAt(account: Account, pattern: RegExp): Promise<void> {
+    const doomed = await startTestServer({}, { clock });
+    const died = dieAtInsert(pattern);
+    void doomed.app.services.users.signup(account, ANONYMOUS).catch(() => undefined);
+    await died;
+    await doomed.close();
+  }
+
+  const signupOver = (account: Account) => ctx.server.execute(SignupDocument, { input: account });
+  const signinWith = (account: Account) =>
+    ctx.server.execute(SigninDocument, {
+      input: { username: account.username, password: account.password },
+    });
+
+  describe.each([
+    ["before the account is inserted", () => /^[0-9a-f]{24}$/],
+    ["after the account, before its username", (a: Account) => usernameVersion(a)],
+    ["after the username, before its email", (a: Account) => emailVersion(a)],
+    ["after both names, before it is made active", () => userVersion()],
+  ])("in a signup, %s", (_where, at) => {
+    it("leaves no account that signs in, and the same signup sent again succeeds", async () => {
+      const account = newAccount("crash");
+      await signupDyingAt(account, at(account));
+      expectError(await signinWith(account), "UNAUTHENTICATED", "INVALID_CREDENTIALS");
+
+      expect(expectData(await signupOver(account)).signup.username).toBe(account.username);
+      expect((await signin(ctx.server, account.username, account.password)).user.username).toBe(
+        account.username,
+      );
+    });
+
+    it("frees both names for someone else once the signup is older than a signup can take", async () => {
+      const account = newAccount("crash");
+      await signupDyingAt(account, at(account));
+      const sameName = { ...newAccount("other"), username: account.username };
+      const sameEmail = { ...newAccount("other"), email: account.email };
+
+      clock.advance(6 * 60);
+      expect(expectData(await signupOver(sameName)).signup.username).toBe(account.username);
+      expect(expectData(await signupOver(sameEmail)).signup.email).toBe(account.email);
+      await signin(ctx.server, sameName.username, sameName.password);
+      await signin(ctx.server, sameEmail.username, sameEmail.password);
+    });
+  });
+
+  it("in a refresh, after the rotation is recorded and before the new token is: the old token still works within the grace", async () => {
+    const account = newAccount("crash");
+    expectData(await signupOver(account));
+    const first = await signin(ctx.server, account.username, account.password);
+
+    const died = dieAtInsert(/^[0-9a-f]{64}$/);
+    // Its connection is cut when the server shuts down.
+    void ctx.server
+      .execute(RefreshTokenDocument, { refreshToken: first.refreshToken })
+      .catch(() => undefined);
+    await died;
+
+    // The client never got an answer and tries again: a sibling of the lost token.
+    const retried = inBody(
+      expectData(
+        await ctx.server.execute(RefreshTokenDocument, { refreshToken: first.refreshToken }),
+      ).refreshToken,
+    );
+    expect(retried.sessionId).toBe(first.sessionId);
+    expectData(
+      await ctx.server.execute(RefreshTokenDocument, { refreshToken: retried.refreshToken }),
+    );
+  });
+});
+
+function usernameVersion(account: Account): RegExp {
+  return new RegExp(`^usernames:${account.username.toLowerCase()}#`);
+}
+
+function emailVersion(account: Account): RegExp {
+  return new RegExp(`^emails:${account.email.replace(/[.]/g, "\\.")}#`);
+}
+
+/** The account's first change after its insert: being made active. */
+function userVersion(): RegExp {
+  return /^users:[0-9a-f]{24}#1$/;
+}
