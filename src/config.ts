@@ -56,6 +56,11 @@ export interface Config {
   };
   /** Seconds a rotated refresh token still gets a pair of its session (two tabs); 0: never. */
   readonly refreshReuseGraceSeconds: number;
+  /**
+   * Protected fields check in the database that the token's session is still live, on every
+   * request: revocation then reaches access tokens at once instead of at their expiry.
+   */
+  readonly revokedSessionCheck: boolean;
   /** Signin refuses accounts whose email is not verified (after a correct password). */
   readonly requireEmailVerification: boolean;
   /** Days ended sessions, spent tokens and sent mail are kept before the sweep deletes them. */
@@ -194,6 +199,7 @@ export const envSchema = z.object({
   SIGNIN_KNOWN_ADDRESS_DAYS: count("SIGNIN_KNOWN_ADDRESS_DAYS", 30, 1, 3650),
   REFRESH_REUSE_GRACE: count("REFRESH_REUSE_GRACE", 10, 0, 300),
   REQUIRE_EMAIL_VERIFICATION: flag("REQUIRE_EMAIL_VERIFICATION"),
+  REVOKED_SESSION_CHECK: flag("REVOKED_SESSION_CHECK"),
   RETENTION_DAYS: count("RETENTION_DAYS", 30, 1, 3650),
   SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
   SIGNIN_LOCKOUT_BASE: seconds("SIGNIN_LOCKOUT_BASE", 60),
@@ -443,6 +449,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE,
     requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION ?? false,
+    revokedSessionCheck: e.REVOKED_SESSION_CHECK ?? false,
     retentionDays: e.RETENTION_DAYS,
     cookieSecure: e.COOKIE_SECURE ?? true,
     passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),

@@ -18,6 +18,8 @@ export interface Context {
   readonly services: Services;
   /** Reads and delivers this request's refresh token (body or httpOnly cookie). */
   readonly refreshTokens: RefreshTokenTransport;
+  /** REVOKED_SESSION_CHECK: the caller's session checked once per request, then remembered. */
+  readonly sessionCheck: () => Promise<void>;
   /** Filled in by resolvers that learn who the caller is (signin, refresh), for the log line. */
   readonly identified: { userId?: string };
 }
@@ -73,11 +75,19 @@ export function createContext(
 ): Context {
   const clientIp = request.ip ?? "unknown";
   const userAgent = request.headers["user-agent"];
+  const caller = identifyCaller(request.headers, services.accessTokens);
+  let checked: Promise<void> | undefined;
   return {
     requestId: options.requestId ?? randomUUID(),
     clientIp,
     client: { ip: clientIp, userAgent: typeof userAgent === "string" ? userAgent : undefined },
-    caller: identifyCaller(request.headers, services.accessTokens),
+    caller,
+    sessionCheck: () => {
+      const { checkSession } = services;
+      if (!checkSession || caller.kind !== "authenticated") return Promise.resolve();
+      checked ??= checkSession(caller.claims.sessionId);
+      return checked;
+    },
     services,
     refreshTokens: new RefreshTokenTransport(
       request.headers,

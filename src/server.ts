@@ -38,8 +38,10 @@ import { ignoreRequestBodies, parseGraphqlBodies } from "./graphql/request-body"
 import { refusedRequestLogger, requestLoggingPlugin } from "./graphql/request-logging.plugin";
 import { stringLengthLimitPlugin } from "./graphql/string-length-limit.plugin";
 import type { Logger } from "./logger";
+import { AdminResolver } from "./resolvers/admin.resolver";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { ContentResolver } from "./resolvers/content.resolver";
+import { SessionResolver } from "./resolvers/session.resolver";
 import { UserResolver } from "./resolvers/user.resolver";
 import { logSecurityEvents } from "./services/security-events";
 import { createServices, type ServiceOptions, type Services } from "./services/services";
@@ -53,7 +55,7 @@ let schemaPromise: Promise<GraphQLSchema> | undefined;
 /** The executable schema, built once per process and shared by every server instance. */
 export function createSchema(): Promise<GraphQLSchema> {
   schemaPromise ??= buildSchema({
-    resolvers: [ContentResolver, UserResolver, AuthResolver],
+    resolvers: [ContentResolver, UserResolver, AuthResolver, SessionResolver, AdminResolver],
     authChecker,
     // Input rules live in the services, which name the offending field in BAD_USER_INPUT.
     validate: false,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import mongoose from "mongoose";
 import { RefreshTokenDocument, SigninDocument, SignupDocument } from "./generated/graphql";
 import { ANONYMOUS } from "../src/auth/caller";
@@ -116,8 +117,10 @@ function usernameVersion(account: Account): RegExp {
   return new RegExp(`^usernames:${account.username.toLowerCase()}#`);
 }
 
+/** Email records are keyed by the address's SHA-256. */
 function emailVersion(account: Account): RegExp {
-  return new RegExp(`^emails:${account.email.replace(/[.]/g, "\\.")}#`);
+  const key = createHash("sha256").update(account.email.toLowerCase(), "utf8").digest("hex");
+  return new RegExp(`^emails:${key}#`);
 }
 
 /** The account's first change after its insert: being made active. */

@@ -215,6 +215,7 @@ describe("no secrets in responses", () => {
       "id",
       "lastSigninAt",
       "roles",
+      "sessions",
       "username",
     ]);
     expect(fields.filter((name) => /password|hash/i.test(name))).toEqual([]);

@@ -12,7 +12,13 @@ export const authChecker: AuthCheckerFn<Context, Role> = ({ context }, requiredR
   const { caller } = context;
   if (caller.kind === "invalid-token") throw new AuthenticationError(caller.reason);
   if (caller.kind === "anonymous") throw new AuthenticationError();
-  if (requiredRoles.length === 0) return true;
-  if (requiredRoles.some((role) => caller.claims.roles.includes(role))) return true;
-  throw new PermissionError();
+  if (
+    requiredRoles.length > 0 &&
+    !requiredRoles.some((role) => caller.claims.roles.includes(role))
+  ) {
+    throw new PermissionError();
+  }
+  // Only with REVOKED_SESSION_CHECK does authorization wait on the database.
+  if (!context.services.checkSession) return true;
+  return context.sessionCheck().then(() => true);
 };

@@ -1,9 +1,9 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver } from "type-graphql";
+import { signedIn } from "../auth/caller-identity";
 import type { TokenSource } from "../auth/refresh-token-transport";
 import type { Context } from "../context";
 import { AuthenticationError } from "../errors";
 import type { AuthResult } from "../services/auth.service";
-import { toObjectId } from "../services/user-store";
 import { AuthPayload } from "./auth-payload.type";
 import { SigninInput } from "./signin.input";
 
@@ -21,14 +21,6 @@ function payload(
       cameFrom,
     ),
   };
-}
-
-function callerId(context: Context) {
-  const { caller } = context;
-  if (caller.kind === "invalid-token") throw new AuthenticationError(caller.reason);
-  const id = caller.kind === "authenticated" ? toObjectId(caller.claims.userId) : undefined;
-  if (!id) throw new AuthenticationError();
-  return id;
 }
 
 @Resolver()
@@ -104,7 +96,7 @@ export class AuthResolver {
     description: "Ends every session of the signed-in user, and clears the refresh token cookie.",
   })
   async signoutAll(@Ctx() context: Context): Promise<boolean> {
-    await context.services.auth.signoutAll(callerId(context));
+    await context.services.auth.signoutAll(signedIn(context.caller).userId);
     if (context.refreshTokens.hasCookie()) context.refreshTokens.clearCookie();
     return true;
   }

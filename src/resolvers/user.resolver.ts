@@ -12,7 +12,9 @@ import {
 import type { Context } from "../context";
 import { Role } from "../entities/role";
 import { User, type UserRecord } from "../entities/user.entity";
+import { signedIn } from "../auth/caller-identity";
 import { AuthenticationError } from "../errors";
+import { Session } from "./session.type";
 import { SignupInput } from "./signup.input";
 
 @Resolver(() => User)
@@ -29,6 +31,31 @@ export class UserResolver {
   })
   disabled(@Root() user: UserRecord): boolean {
     return Boolean(user.disabledAt);
+  }
+
+  @Authorized(Role.ADMIN)
+  @FieldResolver(() => [Session], {
+    nullable: true,
+    description: "The account's active sessions, newest first (administrators only).",
+  })
+  async sessions(@Root() user: UserRecord, @Ctx() { caller, services }: Context) {
+    const current = caller.kind === "authenticated" ? caller.claims.sessionId : "";
+    const sessions = await services.admin.sessionsOf(user._id);
+    return sessions.map((session) => ({ ...session, current: session.id === current }));
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean, {
+    description:
+      "Deletes the caller's account and everything kept about it, after checking the password (under the signin throttle). Its refresh tokens stop working at once; access tokens already issued live out their TTL. The last administrator cannot.",
+  })
+  async deleteAccount(
+    @Arg("password") password: string,
+    @Ctx() { caller, services, client, refreshTokens }: Context,
+  ): Promise<boolean> {
+    await services.accountRemoval.removeOwn(signedIn(caller).userId, password, client);
+    if (refreshTokens.hasCookie()) refreshTokens.clearCookie();
+    return true;
   }
 
   @FieldResolver(() => Date, { nullable: true, description: "The last successful signin." })

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Types } from "mongoose";
 import type { Clock } from "../clock";
 import { collectionHeads, VersionedRecords } from "../db/versioned-records";
@@ -35,6 +36,15 @@ interface NameOwner {
 /** Longer than any signup takes (a bcrypt hash and a few writes, each limited to 3 s). */
 export const ABANDONED_SIGNUP_MS = 5 * 60_000;
 
+/**
+ * The record key of a name. Email addresses are kept as their SHA-256: the records outlive the
+ * account (a released name keeps its record, with no owner), and a deleted user's address must
+ * not stay in the database in the clear.
+ */
+function recordKey(kind: NameKind, name: string): string {
+  return kind === "email" ? createHash("sha256").update(name, "utf8").digest("hex") : name;
+}
+
 export class AccountNames {
   private readonly records: Record<NameKind, VersionedRecords>;
 
@@ -50,13 +60,13 @@ export class AccountNames {
 
   /** The account that owns the name, if any (it may be pending, disabled, or gone). */
   async ownerOf(kind: NameKind, name: string): Promise<Types.ObjectId | undefined> {
-    const owner = await this.records[kind].read<NameOwner>(name);
+    const owner = await this.records[kind].read<NameOwner>(recordKey(kind, name));
     return owner?.userId ? toObjectId(owner.userId) : undefined;
   }
 
   /** True when a signup for `signup` could take the name now. Cheap: no writes. */
   async isAvailable(kind: NameKind, name: string, signup?: SignupNames): Promise<boolean> {
-    const owner = await this.records[kind].read<NameOwner>(name);
+    const owner = await this.records[kind].read<NameOwner>(recordKey(kind, name));
     return this.isReleasable(owner, { endAbandoned: false, signup });
   }
 
@@ -74,11 +84,12 @@ export class AccountNames {
   ): Promise<"claimed" | "taken"> {
     const me = userId.toHexString();
     const records = this.records[kind];
+    const key = recordKey(kind, name);
     for (;;) {
-      const seen = await records.read<NameOwner>(name);
+      const seen = await records.read<NameOwner>(key);
       if (seen?.userId === me) return "claimed";
       if (!(await this.isReleasable(seen, { endAbandoned: true, signup }))) return "taken";
-      const outcome = await records.update<NameOwner, "claimed" | "changed">(name, (current) =>
+      const outcome = await records.update<NameOwner, "claimed" | "changed">(key, (current) =>
         sameOwner(current, seen)
           ? { next: { userId: me, atMs: this.clock.nowMs() }, result: "claimed" }
           : { result: "changed" },
@@ -88,10 +99,10 @@ export class AccountNames {
     }
   }
 
-  /** Gives up a name this account owns (a signup undoing itself). */
+  /** Gives up a name this account owns (a signup undoing itself, a deleted account's purge). */
   async release(kind: NameKind, name: string, userId: Types.ObjectId): Promise<void> {
     const me = userId.toHexString();
-    await this.records[kind].update<NameOwner, void>(name, (current) =>
+    await this.records[kind].update<NameOwner, void>(recordKey(kind, name), (current) =>
       current?.userId === me
         ? { next: { userId: null, atMs: this.clock.nowMs() }, result: undefined }
         : { result: undefined },

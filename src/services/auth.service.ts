@@ -74,39 +74,13 @@ export class AuthService {
    * bcrypt work. Reasons that need a correct password (disabled, unverified) come after it.
    */
   async signin(identifier: string, password: string, client: ClientInfo): Promise<AuthResult> {
-    const { passwords, throttle, events } = this.deps;
-    const user = await this.findActiveAccount(identifier);
-    const userId = user ? user._id.toHexString() : null;
-    const accountKey = user
-      ? throttleKeyOf(user._id)
+    const { events } = this.deps;
+    const found = await this.findActiveAccount(identifier);
+    const accountKey = found
+      ? throttleKeyOf(found._id)
       : `name:${identifier.trim().toLowerCase().slice(0, MAX_IDENTIFIER_LENGTH)}`;
-
-    const decision = await throttle.begin(accountKey, client.ip);
-    if (!decision.allowed) {
-      events.emit({
-        type: "signin_throttled",
-        scope: decision.scope,
-        retryAfterSeconds: decision.retryAfterSeconds,
-        userId,
-        clientIp: client.ip,
-      });
-      throw new AuthenticationError("TOO_MANY_ATTEMPTS", decision.retryAfterSeconds);
-    }
-
-    // A password no account can have is wrong whatever bcrypt says: one it would truncate, one
-    // with a NUL, or one shorter than signup allows (bcryptjs hashes "\0" × 8 exactly like "").
-    // Same work as a real comparison, so the timing tells nothing.
-    const plausible =
-      [...password].length >= MIN_PASSWORD_LENGTH &&
-      Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES &&
-      !hasControlCharacters(password);
-    const correct =
-      user && plausible
-        ? await passwords.compare(password, user.passwordHash)
-        : await passwords.compareWithDummy(plausible ? password : "");
-    if (!user || !correct) this.failed(decision.ticket, userId, client);
-
-    await throttle.succeeded(decision.ticket);
+    const user = await this.checkPassword(found, accountKey, password, client);
+    const userId = user._id.toHexString();
     if (user.disabledAt) {
       events.emit({
         type: "signin_failed",
@@ -131,8 +105,59 @@ export class AuthService {
       { lastSigninAt: new Date(this.deps.clock.nowMs()) },
       { upsert: true },
     );
-    events.emit({ type: "signin_succeeded", userId: userId!, clientIp: client.ip });
+    events.emit({ type: "signin_succeeded", userId, clientIp: client.ip });
     return result;
+  }
+
+  /**
+   * Checks the password of a signed-in user who is about to do something only the owner may
+   * (change the password, delete the account), under the same throttle as signin: a stolen
+   * access token does not become a way to guess the password faster.
+   */
+  async confirmPassword(userId: Types.ObjectId, password: string, client: ClientInfo) {
+    const user = await this.deps.users.readLatest(userId);
+    if (!user || user.status !== "active") throw new AuthenticationError("TOKEN_INVALID");
+    return this.checkPassword(user, throttleKeyOf(userId), password, client);
+  }
+
+  /**
+   * Runs one password check under the signin throttle: refused unread when a limit is reached,
+   * a wrong password counted, a right one not. Unknown account and wrong password give the
+   * same error after the same bcrypt work.
+   */
+  private async checkPassword(
+    user: UserState | undefined,
+    accountKey: string,
+    password: string,
+    client: ClientInfo,
+  ): Promise<UserState> {
+    const { passwords, throttle, events } = this.deps;
+    const userId = user ? user._id.toHexString() : null;
+    const decision = await throttle.begin(accountKey, client.ip);
+    if (!decision.allowed) {
+      events.emit({
+        type: "signin_throttled",
+        scope: decision.scope,
+        retryAfterSeconds: decision.retryAfterSeconds,
+        userId,
+        clientIp: client.ip,
+      });
+      throw new AuthenticationError("TOO_MANY_ATTEMPTS", decision.retryAfterSeconds);
+    }
+    // A password no account can have is wrong whatever bcrypt says: one it would truncate, one
+    // with a NUL, or one shorter than signup allows (bcryptjs hashes "\0" × 8 exactly like "").
+    // Same work as a real comparison, so the timing tells nothing.
+    const plausible =
+      [...password].length >= MIN_PASSWORD_LENGTH &&
+      Buffer.byteLength(password, "utf8") <= MAX_PASSWORD_BYTES &&
+      !hasControlCharacters(password);
+    const correct =
+      user && plausible
+        ? await passwords.compare(password, user.passwordHash)
+        : await passwords.compareWithDummy(plausible ? password : "");
+    if (!user || !correct) this.failed(decision.ticket, userId, client);
+    await throttle.succeeded(decision.ticket);
+    return user;
   }
 
   /** Trades a refresh token for a new pair of the same session. */

@@ -6,13 +6,17 @@ import { systemClock, type Clock } from "../clock";
 import type { Config } from "../config";
 import { AccountNames } from "./account-names";
 import { AdminRoster } from "./admin-roster";
+import { AccountRemoval } from "./account-removal";
+import { AdminService } from "./admin.service";
 import { AuthService } from "./auth.service";
+import { SessionService } from "./session.service";
 import { RefreshTokens } from "./refresh-tokens";
 import { RetentionSweep } from "./retention-sweep";
 import { SecurityEvents } from "./security-events";
 import { SessionStore } from "./sessions";
 import { SigninThrottle } from "./signin-throttle";
-import { UserStore } from "./user-store";
+import { AuthenticationError } from "../errors";
+import { toObjectId, UserStore } from "./user-store";
 import { UserService } from "./user.service";
 
 /** Everything a request needs, built once per server instance from its config. */
@@ -25,7 +29,15 @@ export interface Services {
   readonly roster: AdminRoster;
   readonly users: UserService;
   readonly auth: AuthService;
+  readonly sessionService: SessionService;
+  readonly admin: AdminService;
+  readonly accountRemoval: AccountRemoval;
   readonly leases: Leases;
+  /**
+   * With REVOKED_SESSION_CHECK: throws SESSION_REVOKED unless the session is live (one _id
+   * lookup). Without it: undefined, and authorization reads nothing from the database.
+   */
+  readonly checkSession: ((sessionId: string) => Promise<void>) | undefined;
   /** Work that runs in the background, each under a lease (one instance at a time). */
   readonly backgroundJobs: readonly BackgroundJob[];
 }
@@ -72,27 +84,55 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     clock,
   );
   const sweep = new RetentionSweep(clock, config.retentionDays, userStore);
+  const auth = new AuthService({
+    clock,
+    passwords,
+    accessTokens,
+    users: userStore,
+    names,
+    sessions,
+    refreshTokens,
+    throttle,
+    events,
+    policy: { requireEmailVerification: config.requireEmailVerification },
+  });
+  const accountRemoval = new AccountRemoval({
+    clock,
+    users: userStore,
+    names,
+    roster,
+    sessions,
+    throttle,
+    events,
+    auth,
+  });
   return {
     clock,
     events,
     leases: new Leases(clock),
-    backgroundJobs: [sweep],
+    backgroundJobs: [sweep, accountRemoval],
+    sessionService: new SessionService(sessions, events),
+    admin: new AdminService({
+      clock,
+      users: userStore,
+      roster,
+      sessions,
+      removal: accountRemoval,
+      events,
+    }),
+    accountRemoval,
+    checkSession: config.revokedSessionCheck
+      ? async (sessionId) => {
+          const id = toObjectId(sessionId);
+          const session = id ? await sessions.findById(id) : null;
+          if (!sessions.isLive(session)) throw new AuthenticationError("SESSION_REVOKED");
+        }
+      : undefined,
     accessTokens,
     passwords,
     sessions,
     roster,
     users: new UserService({ clock, passwords, users: userStore, names, roster, events }),
-    auth: new AuthService({
-      clock,
-      passwords,
-      accessTokens,
-      users: userStore,
-      names,
-      sessions,
-      refreshTokens,
-      throttle,
-      events,
-      policy: { requireEmailVerification: config.requireEmailVerification },
-    }),
+    auth,
   };
 }
