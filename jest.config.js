@@ -8,7 +8,8 @@ module.exports = {
   globalSetup: "<rootDir>/tests/setup/global-setup.ts",
   globalTeardown: "<rootDir>/tests/setup/global-teardown.ts",
   setupFiles: ["<rootDir>/tests/setup/reflect-metadata.ts"],
-  testTimeout: 30000,
+  // A sanity bound for a loaded 2-core machine; scenario tests set longer ones of their own.
+  testTimeout: 60000,
   maxWorkers: 2,
   reporters: ["default", "<rootDir>/tests/setup/summary-reporter.js"],
 };

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { createPrivateKey, randomBytes } from "node:crypto";
+import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
@@ -18,9 +18,18 @@ export interface Config {
   /** Unset outside production: the server starts its own embedded database. */
   readonly mongodbUri: string | undefined;
   readonly jwt: {
-    readonly secret: string;
-    /** True when no JWT_SECRET was given and a random one was made for this process. */
+    /** ES256 (default without JWT_SECRET), RS256, or HS256 (default with it). */
+    readonly algorithm: "ES256" | "RS256" | "HS256";
+    /** HS256 only. */
+    readonly secret: string | undefined;
+    /** True when HS256 runs without JWT_SECRET on a random secret made for this process. */
     readonly secretGenerated: boolean;
+    /** ES256/RS256 with a given key (PEM); unset: keys are generated and rotated by the server. */
+    readonly privateKeyPem: string | undefined;
+    /** Encrypts managed private keys at rest; required in production for managed keys. */
+    readonly keyEncryptionSecret: string | undefined;
+    readonly keyRotationSeconds: number;
+    readonly claimsPreset: "none" | "hasura";
     readonly issuer: string;
     readonly audience: string;
   };
@@ -165,6 +174,21 @@ export const envSchema = z.object({
       .optional(),
   ),
   JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
+  JWT_ALGORITHM: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["ES256", "RS256", "HS256"], { message: "JWT_ALGORITHM must be ES256, RS256 or HS256" })
+      .optional(),
+  ),
+  JWT_PRIVATE_KEY: z.preprocess(emptyAsUndefined, z.string().optional()),
+  JWT_KEY_ENCRYPTION_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
+  JWT_KEY_ROTATION: seconds("JWT_KEY_ROTATION", 604_800),
+  JWT_CLAIMS_PRESET: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["none", "hasura"], { message: "JWT_CLAIMS_PRESET must be none or hasura" })
+      .default("none"),
+  ),
   JWT_ISSUER: exactText("JWT_ISSUER", "graphql-jwt-auth"),
   JWT_AUDIENCE: exactText("JWT_AUDIENCE", "graphql-jwt-auth"),
   ACCESS_TOKEN_TTL: seconds("ACCESS_TOKEN_TTL", 900),
@@ -317,6 +341,36 @@ const wholeNumber = (value: string | undefined, fallback: number): number | unde
   return /^\d+$/.test(text.trim()) ? Number(text) : undefined;
 };
 
+/** JWT_PRIVATE_KEY holds the PEM itself, or the path of a file that does. */
+function readPrivateKey(value: string): string {
+  return value.includes("-----BEGIN") ? value.replace(/\\n/g, "\n") : readFileSync(value, "utf8");
+}
+
+function privateKeyProblem(value: string, algorithm: string): string | undefined {
+  let pem: string;
+  try {
+    pem = readPrivateKey(value);
+  } catch {
+    return "JWT_PRIVATE_KEY must be a PEM private key or the path of a readable file holding one";
+  }
+  try {
+    const key = createPrivateKey(pem);
+    const expected = algorithm === "ES256" ? "ec" : "rsa";
+    if (key.asymmetricKeyType !== expected) {
+      return `JWT_PRIVATE_KEY must be an ${expected.toUpperCase()} private key for ${algorithm}`;
+    }
+    if (algorithm === "ES256" && key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+      return "JWT_PRIVATE_KEY must be a P-256 key for ES256";
+    }
+    if (algorithm === "RS256" && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) {
+      return "JWT_PRIVATE_KEY must be an RSA key of at least 2048 bits";
+    }
+    return undefined;
+  } catch {
+    return "JWT_PRIVATE_KEY is not a PEM private key";
+  }
+}
+
 /**
  * Rules that tie variables together. They read the raw environment, so they are reported
  * together with the per-variable problems instead of only once those are fixed.
@@ -325,12 +379,36 @@ function crossFieldProblems(env: Env): string[] {
   const problems: string[] = [];
   const production = given(env.NODE_ENV)?.trim() === "production";
   const secret = given(env.JWT_SECRET);
-  if (production && secret === undefined) {
-    problems.push("JWT_SECRET is required when NODE_ENV=production");
+  const algorithm = given(env.JWT_ALGORITHM)?.trim() ?? (secret !== undefined ? "HS256" : "ES256");
+  if (algorithm === "HS256" && production && secret === undefined) {
+    problems.push("JWT_SECRET is required for JWT_ALGORITHM=HS256 when NODE_ENV=production");
+  }
+  if (secret !== undefined && algorithm !== "HS256") {
+    problems.push(`JWT_SECRET is only used with JWT_ALGORITHM=HS256, not ${algorithm}`);
   }
   if (secret !== undefined && secret.length < 32) {
     // A short HMAC secret can be brute-forced offline from any one token.
     problems.push("JWT_SECRET must be at least 32 characters");
+  }
+  const privateKey = given(env.JWT_PRIVATE_KEY);
+  if (privateKey !== undefined) {
+    if (algorithm === "HS256") {
+      problems.push("JWT_PRIVATE_KEY is for JWT_ALGORITHM=ES256 or RS256, not HS256");
+    } else {
+      const problem = privateKeyProblem(privateKey, algorithm);
+      if (problem) problems.push(problem);
+    }
+  }
+  const encryptionSecret = given(env.JWT_KEY_ENCRYPTION_SECRET);
+  if (encryptionSecret !== undefined && encryptionSecret.length < 32) {
+    problems.push("JWT_KEY_ENCRYPTION_SECRET must be at least 32 characters");
+  }
+  const managedKeys = algorithm !== "HS256" && privateKey === undefined;
+  if (managedKeys && production && encryptionSecret === undefined) {
+    // Without it the private signing keys would sit in the database in the clear.
+    problems.push(
+      "JWT_KEY_ENCRYPTION_SECRET is required when NODE_ENV=production and the server manages its signing keys (no JWT_PRIVATE_KEY)",
+    );
   }
   if (production && given(env.MONGODB_URI) === undefined) {
     problems.push("MONGODB_URI is required when NODE_ENV=production");
@@ -401,6 +479,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (!parsed.success || problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const e = parsed.data;
   const secretGenerated = e.JWT_SECRET === undefined;
+  const algorithm = e.JWT_ALGORITHM ?? (e.JWT_SECRET !== undefined ? "HS256" : "ES256");
   const production = e.NODE_ENV === "production";
   const admin =
     e.ADMIN_USERNAME !== undefined && e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined
@@ -413,8 +492,15 @@ export function loadConfig(env: Env = process.env): Config {
     host: e.HOST,
     mongodbUri: e.MONGODB_URI,
     jwt: Object.freeze({
-      secret: e.JWT_SECRET ?? randomBytes(48).toString("base64url"),
-      secretGenerated,
+      algorithm,
+      secret:
+        algorithm === "HS256" ? (e.JWT_SECRET ?? randomBytes(48).toString("base64url")) : undefined,
+      secretGenerated: algorithm === "HS256" && secretGenerated,
+      privateKeyPem:
+        e.JWT_PRIVATE_KEY === undefined ? undefined : readPrivateKey(e.JWT_PRIVATE_KEY),
+      keyEncryptionSecret: e.JWT_KEY_ENCRYPTION_SECRET,
+      keyRotationSeconds: e.JWT_KEY_ROTATION,
+      claimsPreset: e.JWT_CLAIMS_PRESET,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
     }),

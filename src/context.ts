@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import type { AccessTokens } from "./auth/access-tokens";
+import type { AccessTokens, VerifyResult } from "./auth/access-tokens";
 import { ANONYMOUS, type Caller } from "./auth/caller";
 import { RefreshTokenTransport, type CookieOptions } from "./auth/refresh-token-transport";
 import type { ClientInfo } from "./services/sessions";
@@ -46,14 +46,27 @@ export function extractAccessToken(
   return undefined;
 }
 
-export function identifyCaller(headers: IncomingHttpHeaders, accessTokens: AccessTokens): Caller {
-  const extracted = extractAccessToken(headers);
-  if (extracted === undefined) return ANONYMOUS;
-  if ("invalid" in extracted) return { kind: "invalid-token", reason: "TOKEN_INVALID" };
-  const result = accessTokens.verify(extracted.token);
+function callerOf(result: VerifyResult): Caller {
   return result.ok
     ? { kind: "authenticated", claims: result.claims }
     : { kind: "invalid-token", reason: result.reason };
+}
+
+/**
+ * The caller as the access token says. Synchronous on the request path; only a token signed
+ * by a key this instance has not loaded yet waits for a (rate-limited) reload of the keys.
+ */
+export function identifyCaller(
+  headers: IncomingHttpHeaders,
+  accessTokens: AccessTokens,
+): Caller | Promise<Caller> {
+  const extracted = extractAccessToken(headers);
+  if (extracted === undefined) return ANONYMOUS;
+  if ("invalid" in extracted) return { kind: "invalid-token", reason: "TOKEN_INVALID" };
+  const result = accessTokens.verifyLoaded(extracted.token);
+  return result === "unknown-kid"
+    ? accessTokens.verify(extracted.token).then(callerOf)
+    : callerOf(result);
 }
 
 export interface RequestInfo {
@@ -68,14 +81,14 @@ export interface ContextOptions {
   readonly cookie?: CookieOptions;
 }
 
-export function createContext(
+export async function createContext(
   request: RequestInfo,
   services: Services,
   options: ContextOptions = {},
-): Context {
+): Promise<Context> {
   const clientIp = request.ip ?? "unknown";
   const userAgent = request.headers["user-agent"];
-  const caller = identifyCaller(request.headers, services.accessTokens);
+  const caller = await identifyCaller(request.headers, services.accessTokens);
   let checked: Promise<void> | undefined;
   return {
     requestId: options.requestId ?? randomUUID(),

@@ -42,6 +42,12 @@ async function main(): Promise<void> {
       "JWT_SECRET is not set: using a random secret for this run. Tokens will not survive a restart.",
     );
   }
+  const managedKeys = config.jwt.algorithm !== "HS256" && config.jwt.privateKeyPem === undefined;
+  if (managedKeys && config.jwt.keyEncryptionSecret === undefined) {
+    logger.warn(
+      `Signing with managed ${config.jwt.algorithm} keys stored unencrypted: set JWT_KEY_ENCRYPTION_SECRET (required in production).`,
+    );
+  }
 
   let embedded: RunningDatabase | undefined;
   let uri = config.mongodbUri;

@@ -21,6 +21,7 @@ import { authChecker } from "./auth/auth-checker";
 import { BackgroundJobs } from "./background/background-jobs";
 import type { Config } from "./config";
 import { createContext, type Context } from "./context";
+import { serveKeyDiscovery } from "./key-discovery";
 import { securityHeaders } from "./security-headers";
 import { ideGraphqlPageHook, serveIdeAssets } from "./ide";
 import { serveWebExample } from "./web-example";
@@ -218,6 +219,7 @@ export async function startServer(
   );
 
   app.get("/healthz", async () => ({ status: "ok" }));
+  serveKeyDiscovery(app, services.accessTokens.keys, config.jwt.issuer);
   app.get("/readyz", async (_request, reply) => {
     const ready = await isDatabaseReady();
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "database unavailable" });
@@ -282,6 +284,8 @@ export async function startServer(
 
   const initialAdmin = config.initialAdmin;
   const prepareData = async () => {
+    // Keys first: a signin can only answer once there is a key to sign with.
+    await services.managedKeys?.ensureKeys();
     await services.roster.ensureBuilt();
     if (!initialAdmin) return;
     const outcome = await services.users.ensureInitialAdmin(initialAdmin);
@@ -305,6 +309,9 @@ export async function startServer(
 
   const background = new BackgroundJobs(services.backgroundJobs, services.leases, logger);
   background.start();
+  services.managedKeys?.startReloading((error) =>
+    logger.warn({ err: error }, "could not reload the signing keys; retrying"),
+  );
 
   await app.listen({ port: config.port, host: config.host });
   const { port } = app.server.address() as AddressInfo;
@@ -317,6 +324,7 @@ export async function startServer(
     httpServer: app.server,
     // apollo.stop() closes the listener and drains in-flight requests (drainPlugin).
     close: async () => {
+      services.managedKeys?.stopReloading();
       await background.stop();
       await apollo.stop();
       // After apollo.stop(), which lets in-flight signins finish their hashing.

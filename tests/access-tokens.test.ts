@@ -1,3 +1,4 @@
+import { hmacKid } from "../src/auth/signing-keys";
 import { createHmac, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import {
@@ -44,7 +45,7 @@ describe("access tokens", () => {
     secret: string = TEST_JWT_SECRET,
     algorithm: jwt.Algorithm = "HS256",
   ): string {
-    return jwt.sign(claims(overrides), secret, { algorithm });
+    return jwt.sign(claims(overrides), secret, { algorithm, keyid: hmacKid(TEST_JWT_SECRET) });
   }
 
   /** header.payload.signature built by hand, signed with HMAC-SHA256 unless told otherwise. */
@@ -94,7 +95,7 @@ describe("access tokens", () => {
   });
 
   it("accepts the same hand-built token when its header says HS256 (the hand builder works)", async () => {
-    const token = handBuilt({ alg: "HS256", typ: "JWT" }, claims());
+    const token = handBuilt({ alg: "HS256", typ: "JWT", kid: hmacKid(TEST_JWT_SECRET) }, claims());
     expect(expectData(await userContentWith(`Bearer ${token}`)).userContent).toBe("User Content.");
   });
 

@@ -350,5 +350,5 @@ describe("the last administrator under concurrency", () => {
       };
       expect(survivor.user.roles).toContain("ADMIN");
     }
-  });
+  }, 240_000);
 });

@@ -1,3 +1,4 @@
+import { hmacKid } from "../src/auth/signing-keys";
 import {
   constants,
   createHmac,
@@ -134,7 +135,8 @@ function adminClaims(f: Fixture, overrides: Record<string, unknown> = {}) {
   };
 }
 
-const HS256 = { alg: "HS256", typ: "JWT" };
+/** The header of the server's own tokens: forgeries differ only in what they forge. */
+const HS256 = { alg: "HS256", typ: "JWT", kid: hmacKid(TEST_JWT_SECRET) };
 
 function parts(token: string): [string, string, string] {
   const [header = "", payload = "", signature = ""] = token.split(".");
@@ -361,19 +363,31 @@ const FORGERIES: ReadonlyArray<{ name: string; make: (f: Fixture) => string }> =
   },
   {
     name: "the right secret, with sub as a MongoDB operator",
-    make: (f) => jwt.sign(adminClaims(f, { sub: { $ne: null } }), TEST_JWT_SECRET),
+    make: (f) =>
+      jwt.sign(adminClaims(f, { sub: { $ne: null } }), TEST_JWT_SECRET, {
+        keyid: hmacKid(TEST_JWT_SECRET),
+      }),
   },
   {
     name: "the right secret, with roles as a string instead of a list",
-    make: (f) => jwt.sign(adminClaims(f, { roles: "ADMIN" }), TEST_JWT_SECRET),
+    make: (f) =>
+      jwt.sign(adminClaims(f, { roles: "ADMIN" }), TEST_JWT_SECRET, {
+        keyid: hmacKid(TEST_JWT_SECRET),
+      }),
   },
   {
     name: "the right secret, with a role name in lower case",
-    make: (f) => jwt.sign(adminClaims(f, { roles: ["admin"] }), TEST_JWT_SECRET),
+    make: (f) =>
+      jwt.sign(adminClaims(f, { roles: ["admin"] }), TEST_JWT_SECRET, {
+        keyid: hmacKid(TEST_JWT_SECRET),
+      }),
   },
   {
     name: "the right secret, with a Cyrillic homoglyph of ADMIN",
-    make: (f) => jwt.sign(adminClaims(f, { roles: ["\u0410DMIN"] }), TEST_JWT_SECRET),
+    make: (f) =>
+      jwt.sign(adminClaims(f, { roles: ["\u0410DMIN"] }), TEST_JWT_SECRET, {
+        keyid: hmacKid(TEST_JWT_SECRET),
+      }),
   },
   { name: "a refresh token", make: (f) => f.admin.refreshToken },
   { name: "three dots", make: () => "..." },

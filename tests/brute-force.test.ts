@@ -333,7 +333,7 @@ describe("signin brute-force protection", () => {
       expect(reasonFrom(await signinFrom("127.0.2.1", victim.username, victim.password))).toBe(
         "signed in",
       );
-    });
+    }, 240_000);
   });
 
   describe("one HTTP request cannot try more passwords than the limit", () => {

@@ -13,9 +13,32 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe("configuration from the environment", () => {
-  it("has working defaults outside production, with a random JWT secret per start", () => {
-    const first = loadConfig({});
-    const second = loadConfig({});
+  it("signs with managed ES256 keys by default, and with HS256 when JWT_SECRET is set", () => {
+    const managed = loadConfig({});
+    expect(managed.jwt).toMatchObject({
+      algorithm: "ES256",
+      secret: undefined,
+      secretGenerated: false,
+      privateKeyPem: undefined,
+      keyRotationSeconds: 604_800,
+      claimsPreset: "none",
+    });
+    const shared = loadConfig({ JWT_SECRET: "x".repeat(32) });
+    expect(shared.jwt).toMatchObject({ algorithm: "HS256", secret: "x".repeat(32) });
+    expect(problemsOf({ JWT_SECRET: "x".repeat(32), JWT_ALGORITHM: "ES256" })).toEqual([
+      "JWT_SECRET is only used with JWT_ALGORITHM=HS256, not ES256",
+    ]);
+    expect(problemsOf({ NODE_ENV: "production", MONGODB_URI: "mongodb://db/x" })).toEqual([
+      expect.stringMatching(/^JWT_KEY_ENCRYPTION_SECRET is required when NODE_ENV=production/),
+    ]);
+    expect(problemsOf({ JWT_ALGORITHM: "RS256", JWT_PRIVATE_KEY: "-----BEGIN nonsense" })).toEqual([
+      "JWT_PRIVATE_KEY is not a PEM private key",
+    ]);
+  });
+
+  it("has working defaults outside production, with a random JWT secret per start for HS256", () => {
+    const first = loadConfig({ JWT_ALGORITHM: "HS256" });
+    const second = loadConfig({ JWT_ALGORITHM: "HS256" });
     expect(first).toMatchObject({
       nodeEnv: "development",
       port: 4000,
@@ -27,7 +50,7 @@ describe("configuration from the environment", () => {
       corsOrigins: [],
     });
     expect(first.jwt.secretGenerated).toBe(true);
-    expect(first.jwt.secret.length).toBeGreaterThanOrEqual(32);
+    expect(first.jwt.secret!.length).toBeGreaterThanOrEqual(32);
     expect(second.jwt.secret).not.toBe(first.jwt.secret);
     expect(Object.isFrozen(first)).toBe(true);
   });
@@ -53,11 +76,16 @@ describe("configuration from the environment", () => {
     ]);
   });
 
-  it("requires a JWT secret and a database in production, and a real bcrypt cost", () => {
+  it("requires signing keys that are safe at rest, a database and a real bcrypt cost in production", () => {
+    expect(problemsOf({ NODE_ENV: "production", JWT_ALGORITHM: "HS256" })).toEqual(
+      expect.arrayContaining([
+        "JWT_SECRET is required for JWT_ALGORITHM=HS256 when NODE_ENV=production",
+      ]),
+    );
     const problems = problemsOf({ NODE_ENV: "production", BCRYPT_ROUNDS: "8" });
     expect(problems).toEqual(
       expect.arrayContaining([
-        "JWT_SECRET is required when NODE_ENV=production",
+        expect.stringMatching(/^JWT_KEY_ENCRYPTION_SECRET is required when NODE_ENV=production/),
         "MONGODB_URI is required when NODE_ENV=production",
         "BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production",
       ]),

@@ -100,7 +100,7 @@ describe("retention sweep", () => {
 
     // The last month's spent token expired 27 days ago, within retention: still a replay.
     expectError(await refresh(lastSpent), "UNAUTHENTICATED", "REFRESH_TOKEN_REUSED");
-  });
+  }, 240_000);
 
   it("removes an account left half made by a signup that crashed, and frees its names", async () => {
     const users = db().collection("users");

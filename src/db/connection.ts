@@ -18,6 +18,7 @@ const HEARTBEAT_FREQUENCY_MS = 10_000;
 // and a request would hang instead of getting SERVICE_UNAVAILABLE. Our operations take
 // milliseconds; one that takes seconds means the database is not really there.
 const OPERATION_TIMEOUT_MS = 3_000;
+const INDEX_TIMEOUT_MS = 60_000;
 
 /** Adds a database name to a base URI that has none (the embedded server's URI). */
 export function withDatabaseName(uri: string, name: string): string {
@@ -43,7 +44,11 @@ export async function connectDatabase(uri: string, options: ConnectOptions = {})
     autoIndex: false,
   });
   superviseHealthChecks(uri, options);
-  await Promise.all(Object.values(mongoose.models).map((model) => model.createIndexes()));
+  // Start-up work, not a request: a loaded machine may take longer than a request is allowed.
+  // One model after the other, so the server does not get a burst of index builds at once.
+  for (const model of Object.values(mongoose.models)) {
+    await model.createIndexes({ timeoutMS: INDEX_TIMEOUT_MS });
+  }
 }
 
 const supervised = new WeakSet<mongoose.mongo.MongoClient>();

@@ -18,6 +18,8 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
   "MongoPoolClearedError",
   // timeoutMS ran out (see db/connection.ts): the database did not answer in time.
   "MongoOperationTimeoutError",
+  // The managed signing keys are not loaded yet: they come from the database.
+  "SigningKeysUnavailableError",
 ]);
 
 /**

@@ -257,15 +257,17 @@ export class AuthService {
     return user?.status === "active" ? user : undefined;
   }
 
-  private result(
+  private async result(
     user: UserState | UserRecord,
     sessionId: string,
     refresh: { token: string; expiresAt: Date },
-  ): AuthResult {
-    const access = this.deps.accessTokens.sign({
+  ): Promise<AuthResult> {
+    const access = await this.deps.accessTokens.sign({
       id: user._id.toHexString(),
       roles: user.roles,
       sessionId,
+      username: user.username,
+      email: user.email,
     });
     return {
       user: "passwordHash" in user ? withoutPasswordHash(user) : user,

@@ -1,4 +1,5 @@
 import { AccessTokens } from "../auth/access-tokens";
+import { hmacKeyRing, ManagedKeyRing, staticKeyRing, type KeyRing } from "../auth/signing-keys";
 import type { BackgroundJob } from "../background/background-jobs";
 import { Leases } from "../background/leases";
 import { createPasswordHasher, type PasswordHasher } from "../auth/passwords";
@@ -33,6 +34,8 @@ export interface Services {
   readonly admin: AdminService;
   readonly accountRemoval: AccountRemoval;
   readonly leases: Leases;
+  /** The server's own rotating keys; undefined with JWT_SECRET or JWT_PRIVATE_KEY. */
+  readonly managedKeys: ManagedKeyRing | undefined;
   /**
    * With REVOKED_SESSION_CHECK: throws SESSION_REVOKED unless the session is live (one _id
    * lookup). Without it: undefined, and authorization reads nothing from the database.
@@ -50,8 +53,26 @@ export interface ServiceOptions {
 export function createServices(config: Config, options: ServiceOptions = {}): Services {
   const clock = options.clock ?? systemClock;
   const events = new SecurityEvents();
+  const managedKeys =
+    config.jwt.algorithm !== "HS256" && config.jwt.privateKeyPem === undefined
+      ? new ManagedKeyRing(
+          {
+            algorithm: config.jwt.algorithm,
+            rotationSeconds: config.jwt.keyRotationSeconds,
+            accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+            encryptionSecret: config.jwt.keyEncryptionSecret,
+          },
+          clock,
+        )
+      : undefined;
+  const keys: KeyRing =
+    managedKeys ??
+    (config.jwt.algorithm === "HS256"
+      ? hmacKeyRing(config.jwt.secret ?? "")
+      : staticKeyRing(config.jwt.privateKeyPem ?? "", config.jwt.algorithm));
   const accessTokens = new AccessTokens({
-    secret: config.jwt.secret,
+    keys,
+    claimsPreset: config.jwt.claimsPreset,
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     ttlSeconds: config.accessTokenTtlSeconds,
@@ -110,7 +131,8 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     clock,
     events,
     leases: new Leases(clock),
-    backgroundJobs: [sweep, accountRemoval],
+    backgroundJobs: [sweep, accountRemoval, ...(managedKeys ? [managedKeys] : [])],
+    managedKeys,
     sessionService: new SessionService(sessions, events),
     admin: new AdminService({
       clock,

@@ -1,0 +1,329 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  type JsonWebKey,
+  type KeyObject,
+} from "node:crypto";
+import type { BackgroundJob } from "../background/background-jobs";
+import type { Clock } from "../clock";
+import { insertOnce } from "../db/atomic-writes";
+import { signingKeyCollection, type SigningKeyRecord } from "../entities/signing-key.entity";
+
+export type JwtAlgorithm = "ES256" | "RS256" | "HS256";
+
+/** A key that signs: what goes into the token header, and the key itself. */
+export interface SigningKey {
+  readonly kid: string;
+  readonly algorithm: JwtAlgorithm;
+  readonly key: KeyObject;
+}
+
+/**
+ * The keys of one server: which one signs now, which ones verify, and what the JWKS publishes.
+ * Verification accepts only the configured algorithm and only kids the ring knows.
+ */
+export interface KeyRing {
+  readonly algorithm: JwtAlgorithm;
+  /** The key that signs now; undefined until the keys are loaded from the database. */
+  signing(): SigningKey | undefined;
+  /**
+   * Makes sure the key of the current rotation slot is loaded (a new slot began and the
+   * periodic reload has not run yet), so every instance signs with the same key.
+   */
+  ensureCurrent(): Promise<void>;
+  /** The key that verifies tokens with this kid. */
+  verifying(kid: string): KeyObject | undefined;
+  /** Public keys for /.well-known/jwks.json (none for HS256: a shared secret is not published). */
+  jwks(): JsonWebKey[];
+  /** Seconds a JWKS response may be cached: shorter than the pre-publication lead. */
+  readonly jwksMaxAgeSeconds: number;
+  /**
+   * Met a kid it does not know: reload from the database, at most once per cooldown (a token
+   * signed by another instance's new key, or a forgery: neither may cost a query each).
+   */
+  reloadForUnknownKid(): Promise<boolean>;
+}
+
+/** RFC 7638 thumbprint: a kid derived from the public key itself. */
+function thumbprint(jwk: JsonWebKey): string {
+  const members =
+    jwk.kty === "EC"
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
+}
+
+function publicJwk(key: KeyObject, kid: string, algorithm: JwtAlgorithm): JsonWebKey {
+  const jwk = createPublicKey(key).export({ format: "jwk" });
+  return { ...jwk, kid, alg: algorithm, use: "sig" };
+}
+
+/** The kid of an HS256 secret: stable for the secret, and telling nothing about it. */
+export function hmacKid(secret: string): string {
+  return `hs256-${createHmac("sha256", secret).update("kid").digest("base64url").slice(0, 16)}`;
+}
+
+/** HS256 with JWT_SECRET: one key, never published. */
+export function hmacKeyRing(secret: string): KeyRing {
+  const key = createSecretKey(Buffer.from(secret, "utf8"));
+  const kid = hmacKid(secret);
+  const signing: SigningKey = { kid, algorithm: "HS256", key };
+  return {
+    algorithm: "HS256",
+    signing: () => signing,
+    verifying: (candidate) => (candidate === kid ? key : undefined),
+    jwks: () => [],
+    jwksMaxAgeSeconds: 300,
+    reloadForUnknownKid: async () => false,
+    ensureCurrent: async () => undefined,
+  };
+}
+
+/** A private key given as PEM (JWT_PRIVATE_KEY): published, never rotated by the server. */
+export function staticKeyRing(pem: string, algorithm: Exclude<JwtAlgorithm, "HS256">): KeyRing {
+  const key = createPrivateKey(pem);
+  const expected = algorithm === "ES256" ? "ec" : "rsa";
+  if (key.asymmetricKeyType !== expected) {
+    throw new Error(`JWT_PRIVATE_KEY is not an ${expected.toUpperCase()} key for ${algorithm}`);
+  }
+  const kid = thumbprint(createPublicKey(key).export({ format: "jwk" }));
+  const publicKey = createPublicKey(key);
+  const signing: SigningKey = { kid, algorithm, key };
+  return {
+    algorithm,
+    signing: () => signing,
+    verifying: (candidate) => (candidate === kid ? publicKey : undefined),
+    jwks: () => [publicJwk(key, kid, algorithm)],
+    jwksMaxAgeSeconds: 300,
+    reloadForUnknownKid: async () => false,
+    ensureCurrent: async () => undefined,
+  };
+}
+
+export interface ManagedKeyPolicy {
+  readonly algorithm: Exclude<JwtAlgorithm, "HS256">;
+  /** A new key every this many seconds (JWT_KEY_ROTATION). */
+  readonly rotationSeconds: number;
+  /** Old keys verify until every token they signed has expired. */
+  readonly accessTokenTtlSeconds: number;
+  /** Encrypts private keys at rest; undefined stores them unencrypted (development only). */
+  readonly encryptionSecret: string | undefined;
+}
+
+/** Extra time a retired key keeps verifying, for clocks of other instances. */
+const RETIRE_SKEW_SECONDS = 60;
+/** At most one reload for unknown kids per this many milliseconds. */
+const RELOAD_COOLDOWN_MS = 10_000;
+
+interface LoadedKey {
+  readonly record: SigningKeyRecord;
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/**
+ * Keys generated by the server, stored in MongoDB (private parts encrypted with AES-256-GCM
+ * under a key derived from JWT_KEY_ENCRYPTION_SECRET) and shared by every instance.
+ *
+ * Time is cut into slots of JWT_KEY_ROTATION; slot n's key signs during slot n. It is created
+ * ahead, published in the JWKS from `lead` before its slot starts (so caches hold it before any
+ * token it signs arrives), and verifies until the slot ends plus the access token TTL, after
+ * which it is dropped. Instances agree without talking: the key of slot n is the document with
+ * _id "<alg>:<n>", inserted once — of instances creating it at the same moment one insert wins
+ * and the others load the winner's key.
+ */
+export class ManagedKeyRing implements KeyRing, BackgroundJob {
+  private reloadTimer: NodeJS.Timeout | undefined;
+  readonly name = "signing-keys";
+  readonly algorithm: Exclude<JwtAlgorithm, "HS256">;
+  readonly everyMs: number;
+  readonly jwksMaxAgeSeconds: number;
+  private readonly leadSeconds: number;
+  private keys: LoadedKey[] = [];
+  private lastReloadMs = -Infinity;
+  private readonly encryptionKey: Buffer | undefined;
+
+  constructor(
+    private readonly policy: ManagedKeyPolicy,
+    private readonly clock: Clock,
+  ) {
+    this.algorithm = policy.algorithm;
+    this.leadSeconds = Math.max(1, Math.floor(policy.rotationSeconds / 4));
+    this.jwksMaxAgeSeconds = Math.max(1, Math.min(3600, Math.floor(this.leadSeconds / 4)));
+    this.everyMs = Math.max(1000, Math.min(300_000, (this.leadSeconds * 1000) / 4));
+    this.encryptionKey = policy.encryptionSecret
+      ? Buffer.from(
+          hkdfSync("sha256", policy.encryptionSecret, "graphql-jwt-auth", "signing keys", 32),
+        )
+      : undefined;
+  }
+
+  signing(): SigningKey | undefined {
+    const now = this.clock.nowMs();
+    // The key of the current slot; a key of an earlier slot bridges the moment between a slot
+    // starting and its key being loaded (every instance verifies both).
+    const usable = this.keys
+      .filter((k) => k.record.activatesAt.getTime() <= now && k.record.expiresAt.getTime() > now)
+      .sort((a, b) => b.record.activatesAt.getTime() - a.record.activatesAt.getTime());
+    const key = usable[0];
+    return key
+      ? { kid: key.record.kid, algorithm: this.algorithm, key: key.privateKey }
+      : undefined;
+  }
+
+  async ensureCurrent(): Promise<void> {
+    const now = this.clock.nowMs();
+    const hasCurrent = this.keys.some(
+      (k) => k.record.activatesAt.getTime() <= now && k.record.retiresAt.getTime() > now,
+    );
+    if (!hasCurrent) await this.reloadForUnknownKid();
+  }
+
+  verifying(kid: string): KeyObject | undefined {
+    const now = this.clock.nowMs();
+    const key = this.keys.find((k) => k.record.kid === kid);
+    return key && key.record.expiresAt.getTime() > now ? key.publicKey : undefined;
+  }
+
+  jwks(): JsonWebKey[] {
+    const now = this.clock.nowMs();
+    return this.keys
+      .filter((k) => k.record.publishAt.getTime() <= now && k.record.expiresAt.getTime() > now)
+      .map((k) => k.record.publicJwk as JsonWebKey);
+  }
+
+  async reloadForUnknownKid(): Promise<boolean> {
+    const now = this.clock.nowMs();
+    if (now - this.lastReloadMs < RELOAD_COOLDOWN_MS && now >= this.lastReloadMs) return false;
+    await this.load();
+    return true;
+  }
+
+  /**
+   * Every instance reloads the keys on its own timer, leader or not: the next slot's key is
+   * created a lead ahead, so each instance holds it before it signs with it.
+   */
+  startReloading(onError: (error: unknown) => void): void {
+    this.stopReloading();
+    this.reloadTimer = setInterval(() => {
+      this.load().catch(onError);
+    }, this.everyMs);
+    this.reloadTimer.unref();
+  }
+
+  stopReloading(): void {
+    if (this.reloadTimer) clearInterval(this.reloadTimer);
+    this.reloadTimer = undefined;
+  }
+
+  /** The leader's job: create the current and next slots' keys if missing, drop retired ones. */
+  async run(): Promise<{ more: boolean }> {
+    await this.ensureKeys();
+    return { more: false };
+  }
+
+  /** At start and on every run: make sure the keys exist, then load them. */
+  async ensureKeys(): Promise<void> {
+    const now = this.clock.nowMs();
+    const slot = Math.floor(now / (this.policy.rotationSeconds * 1000));
+    for (const n of [slot, slot + 1]) {
+      if (
+        !(await signingKeyCollection.findOne({ _id: this.slotId(n) }, { projection: { _id: 1 } }))
+      ) {
+        await insertOnce(signingKeyCollection, this.generate(n));
+      }
+    }
+    await signingKeyCollection.deleteMany({
+      alg: this.algorithm,
+      expiresAt: { $lte: new Date(now) },
+    });
+    await this.load();
+  }
+
+  private async load(): Promise<void> {
+    this.lastReloadMs = this.clock.nowMs();
+    const records = await signingKeyCollection
+      .find({ alg: this.algorithm, expiresAt: { $gt: new Date(this.lastReloadMs) } })
+      .toArray();
+    this.keys = records.map((record) => {
+      const privateKey = createPrivateKey(this.decrypt(record));
+      return { record, privateKey, publicKey: createPublicKey(privateKey) };
+    });
+  }
+
+  private slotId(slot: number): string {
+    return `${this.algorithm}:${slot}`;
+  }
+
+  private generate(slot: number): SigningKeyRecord {
+    const { privateKey } =
+      this.algorithm === "ES256"
+        ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+        : generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const kid = `${this.algorithm.toLowerCase()}-${slot}-${randomBytes(6).toString("base64url")}`;
+    const rotationMs = this.policy.rotationSeconds * 1000;
+    const activatesAt = slot * rotationMs;
+    const retiresAt = activatesAt + rotationMs;
+    const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    return {
+      _id: this.slotId(slot),
+      kid,
+      alg: this.algorithm,
+      publicJwk: publicJwk(privateKey, kid, this.algorithm),
+      privateKey: this.encrypt(pem),
+      createdAt: new Date(this.clock.nowMs()),
+      publishAt: new Date(activatesAt - this.leadSeconds * 1000),
+      activatesAt: new Date(activatesAt),
+      retiresAt: new Date(retiresAt),
+      expiresAt: new Date(
+        retiresAt + (this.policy.accessTokenTtlSeconds + RETIRE_SKEW_SECONDS) * 1000,
+      ),
+    };
+  }
+
+  private encrypt(pem: string): SigningKeyRecord["privateKey"] {
+    if (!this.encryptionKey) return { encryption: "none", data: pem };
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.encryptionKey, iv);
+    const data = Buffer.concat([cipher.update(pem, "utf8"), cipher.final()]);
+    return {
+      encryption: "aes-256-gcm",
+      iv: iv.toString("base64"),
+      tag: cipher.getAuthTag().toString("base64"),
+      data: data.toString("base64"),
+    };
+  }
+
+  private decrypt(record: SigningKeyRecord): string {
+    const stored = record.privateKey;
+    if (stored.encryption === "none") {
+      if (this.encryptionKey) {
+        throw new Error(`signing key ${record.kid} is stored unencrypted; refusing to use it`);
+      }
+      return stored.data;
+    }
+    if (!this.encryptionKey) {
+      throw new Error(
+        `signing key ${record.kid} is encrypted: set JWT_KEY_ENCRYPTION_SECRET to the secret it was made with`,
+      );
+    }
+    const decipher = createDecipheriv(
+      "aes-256-gcm",
+      this.encryptionKey,
+      Buffer.from(stored.iv ?? "", "base64"),
+    );
+    decipher.setAuthTag(Buffer.from(stored.tag ?? "", "base64"));
+    return Buffer.concat([
+      decipher.update(Buffer.from(stored.data, "base64")),
+      decipher.final(),
+    ]).toString("utf8");
+  }
+}
