@@ -42,6 +42,8 @@ export class RefreshToken {
  */
 @modelOptions({ schemaOptions: { collection: "refresh_rotations" } })
 @index({ at: 1 })
+@index({ expiresAt: 1 })
+@index({ sessionId: 1 })
 export class RefreshRotation {
   @prop({ type: String, required: true })
   _id!: string;

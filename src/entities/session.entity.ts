@@ -25,8 +25,10 @@ export type SessionEndReason =
  * this one could overwrite a revocation landing at the same moment.
  */
 @modelOptions({ schemaOptions: { collection: "sessions" } })
+// For MongoDB: the retention sweep and the account purge filter on these.
 @index({ expiresAt: 1 })
 @index({ revokedAt: 1 })
+@index({ userId: 1 })
 export class SessionRecord {
   readonly _id!: Types.ObjectId;
 

@@ -18,6 +18,7 @@ import { Role } from "./role";
 @index({ usernameKey: 1 })
 @index({ email: 1 })
 @index({ roles: 1 })
+@index({ status: 1, createdAt: 1 })
 export class User {
   @Field(() => ID, { name: "id" })
   readonly _id!: Types.ObjectId;
