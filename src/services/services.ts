@@ -1,12 +1,17 @@
+import pino from "pino";
 import { AccessTokens } from "../auth/access-tokens";
 import type { BackgroundJob } from "../background/background-jobs";
 import { Leases } from "../background/leases";
 import { createPasswordHasher, type PasswordHasher } from "../auth/passwords";
 import { systemClock, type Clock } from "../clock";
 import type { Config } from "../config";
+import type { Logger } from "../logger";
+import type { AppLinks } from "../mail/app-links";
+import type { AccountRecovery } from "./account-recovery.service";
 import { AccountNames } from "./account-names";
 import { AdminRoster } from "./admin-roster";
 import { AuthService } from "./auth.service";
+import { createRecoveryServices } from "./recovery-services";
 import { RefreshTokens } from "./refresh-tokens";
 import { RetentionSweep } from "./retention-sweep";
 import { SecurityEvents } from "./security-events";
@@ -25,6 +30,10 @@ export interface Services {
   readonly roster: AdminRoster;
   readonly users: UserService;
   readonly auth: AuthService;
+  /** Verify an address, reset or change a password (mail through the outbox). */
+  readonly recovery: AccountRecovery;
+  /** Where links in mail point; told the server's origin once it listens. */
+  readonly links: AppLinks;
   readonly leases: Leases;
   /** Work that runs in the background, each under a lease (one instance at a time). */
   readonly backgroundJobs: readonly BackgroundJob[];
@@ -33,6 +42,9 @@ export interface Services {
 export interface ServiceOptions {
   /** Time for every rule; tests pass a clock they move. */
   readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Where mail goes when SMTP_URL is unset: the development catcher (server.ts). */
+  readonly smtpUrl?: string;
 }
 
 export function createServices(config: Config, options: ServiceOptions = {}): Services {
@@ -71,28 +83,53 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     },
     clock,
   );
-  const sweep = new RetentionSweep(clock, config.retentionDays, userStore);
+  const auth = new AuthService({
+    clock,
+    passwords,
+    accessTokens,
+    users: userStore,
+    names,
+    sessions,
+    refreshTokens,
+    throttle,
+    events,
+    policy: { requireEmailVerification: config.requireEmailVerification },
+  });
+  const leases = new Leases(clock);
+  const mail = createRecoveryServices(config, {
+    clock,
+    logger: options.logger ?? pino({ level: "silent" }),
+    leases,
+    users: userStore,
+    names,
+    sessions,
+    throttle,
+    passwords,
+    auth,
+    events,
+    smtpUrl: config.email.smtpUrl ?? options.smtpUrl,
+  });
+  const sweep = new RetentionSweep(clock, config.retentionDays, userStore, mail.sweepSteps);
   return {
     clock,
     events,
-    leases: new Leases(clock),
-    backgroundJobs: [sweep],
+    leases,
+    backgroundJobs: [sweep, ...mail.jobs],
     accessTokens,
     passwords,
     sessions,
     roster,
-    users: new UserService({ clock, passwords, users: userStore, names, roster, events }),
-    auth: new AuthService({
+    users: new UserService({
       clock,
       passwords,
-      accessTokens,
       users: userStore,
       names,
-      sessions,
-      refreshTokens,
-      throttle,
+      roster,
       events,
-      policy: { requireEmailVerification: config.requireEmailVerification },
+      verificationMail: mail.recovery,
     }),
+    auth,
+    recovery: mail.recovery,
+    links: mail.links,
   };
 }
