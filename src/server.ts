@@ -318,6 +318,9 @@ export async function startServer(
   const { port } = app.server.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   services.links.serverListening(`http://${host}:${port}`);
+  if (mailCatcher) {
+    logger.info(`Mail (development catcher) at http://${host}:${port}/dev/mail`);
+  }
 
   return {
     url: `http://${host}:${port}${GRAPHQL_PATH}`,
