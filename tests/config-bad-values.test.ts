@@ -150,7 +150,8 @@ describe("a bad value for any setting stops npm start before it builds or starts
         dataFolderCreated: false,
       })),
     );
-  }, 180_000);
+    // Almost fifty settings, each a node process, two at a time on a machine that may be busy.
+  }, 300_000);
 
   it("TRUST_PROXY=maybe gets a config line instead of a fatal error after the database started", async () => {
     const run = await start({ TRUST_PROXY: "maybe" });
