@@ -469,6 +469,8 @@ async function main(): Promise<void> {
     passwordWorkers,
     env: {
       NODE_ENV: "production",
+      // No SMTP server here: production with email on would refuse to start.
+      EMAIL_ENABLED: "false",
       HOST: "127.0.0.1",
       PORT: "0",
       MONGODB_URI: withDatabaseName(database.uri, "bench"),

@@ -72,6 +72,19 @@ export interface Config {
   readonly revokedSessionCheck: boolean;
   /** Signin refuses accounts whose email is not verified (after a correct password). */
   readonly requireEmailVerification: boolean;
+  /** Email: verification, password reset, notices (src/mail/, account-recovery.service.ts). */
+  readonly email: {
+    /** False turns off every email feature (no mail, no catcher, recovery mutations refused). */
+    readonly enabled: boolean;
+    /** smtp:// or smtps:// with credentials; unset outside production: the embedded catcher. */
+    readonly smtpUrl: string | undefined;
+    /** The From header: an address, or "Name <address>". */
+    readonly from: string;
+    /** Where the app's pages live (links in mail); unset: this server's own /app. */
+    readonly appUrl: string | undefined;
+    readonly verificationTtlSeconds: number;
+    readonly passwordResetTtlSeconds: number;
+  };
   /** Days ended sessions, spent tokens and sent mail are kept before the sweep deletes them. */
   readonly retentionDays: number;
   /** Secure attribute of the refresh token cookie; off only for plain-HTTP localhost. */
@@ -98,6 +111,9 @@ type Env = Record<string, string | undefined>;
 
 /** Defaults that both the schema and the cross-variable rules need. */
 const DEFAULTS = { bcryptRounds: 12, refreshTokenTtl: 604_800, sessionMaxAge: 2_592_000 } as const;
+
+/** Fine for the embedded catcher; production must name a sender its SMTP server accepts. */
+const DEFAULT_MAIL_FROM = "graphql-jwt-auth <no-reply@localhost>";
 
 /** Seconds; the first two are compared with each other across variables. */
 const HTTP_TIMEOUT_DEFAULTS = { headers: 10, request: 30, keepAlive: 5 } as const;
@@ -224,6 +240,40 @@ export const envSchema = z.object({
   REFRESH_REUSE_GRACE: count("REFRESH_REUSE_GRACE", 10, 0, 300),
   REQUIRE_EMAIL_VERIFICATION: flag("REQUIRE_EMAIL_VERIFICATION"),
   REVOKED_SESSION_CHECK: flag("REVOKED_SESSION_CHECK"),
+  EMAIL_ENABLED: flag("EMAIL_ENABLED"),
+  // The value is never echoed in a problem: it may carry the SMTP password.
+  SMTP_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(
+        isSmtpUrl,
+        "SMTP_URL must be an smtp:// or smtps:// URL with a host, like smtps://user:pass@smtp.example.com:465",
+      )
+      .optional(),
+  ),
+  MAIL_FROM: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(
+        isMailbox,
+        'MAIL_FROM must be an address or "Name <address>", on one line, like Example <no-reply@example.com>',
+      )
+      .default(DEFAULT_MAIL_FROM),
+  ),
+  APP_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(
+        isAppUrl,
+        "APP_URL must be an http:// or https:// URL without query or fragment, like https://app.example.com",
+      )
+      .optional(),
+  ),
+  EMAIL_VERIFICATION_TTL: seconds("EMAIL_VERIFICATION_TTL", 86_400),
+  PASSWORD_RESET_TTL: seconds("PASSWORD_RESET_TTL", 1_800),
   RETENTION_DAYS: count("RETENTION_DAYS", 30, 1, 3650),
   SIGNIN_FAILURE_WINDOW: seconds("SIGNIN_FAILURE_WINDOW", 900),
   SIGNIN_LOCKOUT_BASE: seconds("SIGNIN_LOCKOUT_BASE", 60),
@@ -268,6 +318,40 @@ function isHost(value: string): boolean {
   const label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
   const hostname = new RegExp(`^(?=.{1,253}$)${label}(?:\\.${label})*\\.?$`);
   return isIP(value) !== 0 || hostname.test(value);
+}
+
+function isSmtpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "smtp:" || url.protocol === "smtps:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One line (a CR or LF would let the value add mail headers), and an address with a local part
+ * and a domain, bare or in angle brackets after a display name.
+ */
+function isMailbox(value: string): boolean {
+  if ([...value].some((c) => c < " " || c === "\x7f")) return false;
+  const address = /<([^<>]*)>\s*$/.exec(value)?.[1] ?? value;
+  return /^[^\s@<>"]+@[^\s@<>"]+$/.test(address.trim());
+}
+
+function isAppUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      (url.protocol === "http:" || url.protocol === "https:") &&
+      url.search === "" &&
+      url.hash === "" &&
+      !value.includes("?") &&
+      !value.includes("#")
+    );
+  } catch {
+    return false;
+  }
 }
 
 function isExecutableFile(file: string): boolean {
@@ -426,6 +510,7 @@ function crossFieldProblems(env: Env): string[] {
   } else if (admin.some((v) => v !== undefined)) {
     problems.push("ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD must be set together");
   }
+  problems.push(...emailProblems(env, production));
   const refreshTtl = wholeNumber(env.REFRESH_TOKEN_TTL, DEFAULTS.refreshTokenTtl);
   const sessionMaxAge = wholeNumber(env.SESSION_MAX_AGE, DEFAULTS.sessionMaxAge);
   if (refreshTtl !== undefined && sessionMaxAge !== undefined && refreshTtl > sessionMaxAge) {
@@ -447,6 +532,32 @@ function crossFieldProblems(env: Env): string[] {
         `CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com`,
       );
     }
+  }
+  return problems;
+}
+
+/**
+ * Production sends real mail: it needs an SMTP server, a sender that server accepts, and the
+ * address of the pages the links open (the example app at /app is not served there).
+ */
+function emailProblems(env: Env, production: boolean): string[] {
+  const enabled = given(env.EMAIL_ENABLED)?.trim();
+  const emailOn = enabled !== "false" && enabled !== "0";
+  const problems: string[] = [];
+  if (production && emailOn) {
+    for (const name of ["SMTP_URL", "MAIL_FROM", "APP_URL"]) {
+      if (given(env[name]) === undefined) {
+        problems.push(
+          `${name} is required when NODE_ENV=production and email is on (EMAIL_ENABLED=false turns email off)`,
+        );
+      }
+    }
+  }
+  const required = given(env.REQUIRE_EMAIL_VERIFICATION)?.trim();
+  if (!emailOn && (required === "true" || required === "1")) {
+    problems.push(
+      "REQUIRE_EMAIL_VERIFICATION=true needs email: it cannot be on with EMAIL_ENABLED=false",
+    );
   }
   return problems;
 }
@@ -536,6 +647,14 @@ export function loadConfig(env: Env = process.env): Config {
     refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE,
     requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION ?? false,
     revokedSessionCheck: e.REVOKED_SESSION_CHECK ?? false,
+    email: Object.freeze({
+      enabled: e.EMAIL_ENABLED ?? true,
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM,
+      appUrl: e.APP_URL?.replace(/\/+$/, ""),
+      verificationTtlSeconds: e.EMAIL_VERIFICATION_TTL,
+      passwordResetTtlSeconds: e.PASSWORD_RESET_TTL,
+    }),
     retentionDays: e.RETENTION_DAYS,
     cookieSecure: e.COOKIE_SECURE ?? true,
     passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),

@@ -46,9 +46,14 @@ export class AuthenticationError extends DomainError {
   }
 }
 
-/** Signed in, but not allowed to do this: FORBIDDEN. */
+export type PermissionErrorReason = "EMAIL_DISABLED";
+
+/** Signed in, but not allowed to do this (or nobody is, on this server): FORBIDDEN. */
 export class PermissionError extends DomainError {
-  constructor(message = "You do not have permission to do this.") {
+  constructor(
+    message = "You do not have permission to do this.",
+    readonly reason?: PermissionErrorReason,
+  ) {
     super(message);
   }
 }

@@ -40,6 +40,9 @@ import { refusedRequestLogger, requestLoggingPlugin } from "./graphql/request-lo
 import { stringLengthLimitPlugin } from "./graphql/string-length-limit.plugin";
 import type { Logger } from "./logger";
 import { AdminResolver } from "./resolvers/admin.resolver";
+import { serveDevMailPage } from "./mail/dev-mail-page";
+import { SmtpInbox } from "./mail/smtp-inbox";
+import { AccountResolver } from "./resolvers/account.resolver";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { ContentResolver } from "./resolvers/content.resolver";
 import { SessionResolver } from "./resolvers/session.resolver";
@@ -56,7 +59,14 @@ let schemaPromise: Promise<GraphQLSchema> | undefined;
 /** The executable schema, built once per process and shared by every server instance. */
 export function createSchema(): Promise<GraphQLSchema> {
   schemaPromise ??= buildSchema({
-    resolvers: [ContentResolver, UserResolver, AuthResolver, SessionResolver, AdminResolver],
+    resolvers: [
+      ContentResolver,
+      UserResolver,
+      AuthResolver,
+      SessionResolver,
+      AdminResolver,
+      AccountResolver,
+    ],
     authChecker,
     // Input rules live in the services, which name the offending field in BAD_USER_INPUT.
     validate: false,
@@ -127,7 +137,13 @@ export async function startServer(
   options: ServiceOptions = {},
 ): Promise<AppServer> {
   const schema = await createSchema();
-  const services = createServices(config, options);
+  // Development without SMTP_URL: mail goes over real SMTP to a catcher in this process, shown
+  // at /dev/mail, so every flow works offline. (Production without SMTP_URL does not start.)
+  const mailCatcher =
+    config.email.enabled && !config.email.smtpUrl && config.nodeEnv !== "production"
+      ? await SmtpInbox.start()
+      : undefined;
+  const services = createServices(config, { ...options, logger, smtpUrl: mailCatcher?.url });
   logSecurityEvents(services.events, logger);
   const timeouts = config.httpTimeouts;
   const headers = await securityHeaders();
@@ -228,6 +244,7 @@ export async function startServer(
   if (config.graphql.ide) await serveIdeAssets(app);
   // The example client, same origin as the API (its refresh cookie is SameSite=Strict).
   if (config.nodeEnv !== "production") await serveWebExample(app);
+  if (mailCatcher) serveDevMailPage(app, mailCatcher);
 
   const cookieOptions = { path: GRAPHQL_PATH, secure: config.cookieSecure };
   const logRefused = refusedRequestLogger(logger);
@@ -316,6 +333,10 @@ export async function startServer(
   await app.listen({ port: config.port, host: config.host });
   const { port } = app.server.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  services.links.serverListening(`http://${host}:${port}`);
+  if (mailCatcher) {
+    logger.info(`Mail (development catcher) at http://${host}:${port}/dev/mail`);
+  }
 
   return {
     url: `http://${host}:${port}${GRAPHQL_PATH}`,
@@ -329,6 +350,7 @@ export async function startServer(
       await apollo.stop();
       // After apollo.stop(), which lets in-flight signins finish their hashing.
       await services.passwords.close();
+      await mailCatcher?.close();
     },
   };
 }

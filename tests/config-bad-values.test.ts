@@ -56,6 +56,12 @@ const BAD_VALUES: Record<ConfigVariable, { value: string; with?: Record<string, 
   REFRESH_REUSE_GRACE: { value: "301" },
   REQUIRE_EMAIL_VERIFICATION: { value: "maybe" },
   REVOKED_SESSION_CHECK: { value: "always" },
+  EMAIL_ENABLED: { value: "sometimes" },
+  SMTP_URL: { value: "http://smtp.example.com" },
+  MAIL_FROM: { value: "no-reply at example.com" },
+  APP_URL: { value: "app.example.com/reset" },
+  EMAIL_VERIFICATION_TTL: { value: "1d" },
+  PASSWORD_RESET_TTL: { value: "0" },
   RETENTION_DAYS: { value: "0" },
   SIGNIN_FAILURE_WINDOW: { value: "0" },
   SIGNIN_LOCKOUT_BASE: { value: "1m" },
@@ -150,7 +156,8 @@ describe("a bad value for any setting stops npm start before it builds or starts
         dataFolderCreated: false,
       })),
     );
-  }, 180_000);
+    // Almost fifty settings, each a node process, two at a time on a machine that may be busy.
+  }, 300_000);
 
   it("TRUST_PROXY=maybe gets a config line instead of a fatal error after the database started", async () => {
     const run = await start({ TRUST_PROXY: "maybe" });

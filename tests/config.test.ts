@@ -97,6 +97,7 @@ describe("configuration from the environment", () => {
       NODE_ENV: "production",
       JWT_SECRET: "x".repeat(32),
       MONGODB_URI: "mongodb://127.0.0.1:27017/auth",
+      EMAIL_ENABLED: "false",
     };
     expect(loadConfig(production).graphql).toMatchObject({ introspection: false, ide: false });
     expect(

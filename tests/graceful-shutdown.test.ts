@@ -35,6 +35,8 @@ describe("process lifecycle", () => {
       env: {
         NODE_ENV: "production",
         MONGODB_URI: databaseUri(),
+        // Production would need an SMTP server for it.
+        EMAIL_ENABLED: "false",
         BCRYPT_ROUNDS: "12",
         PASSWORD_WORKERS: "1",
       },

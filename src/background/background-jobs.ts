@@ -12,6 +12,11 @@ export interface BackgroundJob {
    * whether more work is waiting, so the runner comes back at once instead of after everyMs.
    */
   run(signal: AbortSignal): Promise<{ more: boolean }>;
+  /**
+   * For jobs that learn in-process of new work (a mail queued by a request): called once with
+   * a function that makes the job run soon instead of after everyMs.
+   */
+  attachWake?(wake: () => void): void;
 }
 
 /** How long a lease lasts; a run renews it before each batch through `stillHolding`. */
@@ -26,6 +31,9 @@ export class BackgroundJobs {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
   private readonly abort = new AbortController();
+  /** Jobs in a run now, and those woken during it (they run again right after). */
+  private readonly busy = new Set<string>();
+  private readonly woken = new Set<string>();
 
   constructor(
     private readonly jobs: readonly BackgroundJob[],
@@ -34,7 +42,21 @@ export class BackgroundJobs {
   ) {}
 
   start(): void {
-    for (const job of this.jobs) this.schedule(job, jitter(job.everyMs));
+    for (const job of this.jobs) {
+      job.attachWake?.(() => this.wake(job));
+      this.schedule(job, jitter(job.everyMs));
+    }
+  }
+
+  /** Runs the job as soon as it is free, instead of at its next tick. */
+  private wake(job: BackgroundJob): void {
+    if (this.abort.signal.aborted) return;
+    if (this.busy.has(job.name)) {
+      this.woken.add(job.name);
+      return;
+    }
+    clearTimeout(this.timers.get(job.name));
+    this.schedule(job, 0);
   }
 
   /** Runs a job now under its lease (tests; operators through a restart). */
@@ -67,7 +89,13 @@ export class BackgroundJobs {
   private schedule(job: BackgroundJob, delayMs: number): void {
     if (this.abort.signal.aborted) return;
     const timer = setTimeout(() => {
-      const run = this.tick(job).then((more) => this.schedule(job, more ? 0 : job.everyMs));
+      this.busy.add(job.name);
+      this.woken.delete(job.name);
+      const run = this.tick(job).then((more) => {
+        this.busy.delete(job.name);
+        const again = more || this.woken.delete(job.name);
+        this.schedule(job, again ? 0 : job.everyMs);
+      });
       this.running.add(run);
       void run.finally(() => this.running.delete(run));
     }, delayMs);

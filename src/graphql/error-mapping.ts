@@ -50,7 +50,11 @@ function authenticationError(error: AuthenticationError): GraphQLError {
 export function toGraphQLError(error: DomainError): GraphQLError {
   if (error instanceof AuthenticationError) return authenticationError(error);
   if (error instanceof PermissionError) {
-    return new GraphQLError(error.message, { extensions: { code: "FORBIDDEN" } });
+    return new GraphQLError(error.message, {
+      extensions: error.reason
+        ? { code: "FORBIDDEN", reason: error.reason }
+        : { code: "FORBIDDEN" },
+    });
   }
   if (error instanceof InputError) {
     const extensions: Record<string, unknown> = { code: "BAD_USER_INPUT", field: error.field };

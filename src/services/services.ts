@@ -1,3 +1,4 @@
+import pino from "pino";
 import { AccessTokens } from "../auth/access-tokens";
 import { hmacKeyRing, ManagedKeyRing, staticKeyRing, type KeyRing } from "../auth/signing-keys";
 import type { BackgroundJob } from "../background/background-jobs";
@@ -5,12 +6,16 @@ import { Leases } from "../background/leases";
 import { createPasswordHasher, type PasswordHasher } from "../auth/passwords";
 import { systemClock, type Clock } from "../clock";
 import type { Config } from "../config";
+import type { Logger } from "../logger";
+import type { AppLinks } from "../mail/app-links";
+import type { AccountRecovery } from "./account-recovery.service";
 import { AccountNames } from "./account-names";
 import { AdminRoster } from "./admin-roster";
 import { AccountRemoval } from "./account-removal";
 import { AdminService } from "./admin.service";
 import { AuthService } from "./auth.service";
 import { SessionService } from "./session.service";
+import { createRecoveryServices } from "./recovery-services";
 import { RefreshTokens } from "./refresh-tokens";
 import { RetentionSweep } from "./retention-sweep";
 import { SecurityEvents } from "./security-events";
@@ -33,6 +38,10 @@ export interface Services {
   readonly sessionService: SessionService;
   readonly admin: AdminService;
   readonly accountRemoval: AccountRemoval;
+  /** Verify an address, reset or change a password (mail through the outbox). */
+  readonly recovery: AccountRecovery;
+  /** Where links in mail point; told the server's origin once it listens. */
+  readonly links: AppLinks;
   readonly leases: Leases;
   /** The server's own rotating keys; undefined with JWT_SECRET or JWT_PRIVATE_KEY. */
   readonly managedKeys: ManagedKeyRing | undefined;
@@ -48,6 +57,9 @@ export interface Services {
 export interface ServiceOptions {
   /** Time for every rule; tests pass a clock they move. */
   readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Where mail goes when SMTP_URL is unset: the development catcher (server.ts). */
+  readonly smtpUrl?: string;
 }
 
 export function createServices(config: Config, options: ServiceOptions = {}): Services {
@@ -104,7 +116,6 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     },
     clock,
   );
-  const sweep = new RetentionSweep(clock, config.retentionDays, userStore);
   const auth = new AuthService({
     clock,
     passwords,
@@ -117,6 +128,20 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     events,
     policy: { requireEmailVerification: config.requireEmailVerification },
   });
+  const leases = new Leases(clock);
+  const mail = createRecoveryServices(config, {
+    clock,
+    logger: options.logger ?? pino({ level: "silent" }),
+    leases,
+    users: userStore,
+    names,
+    sessions,
+    throttle,
+    passwords,
+    auth,
+    events,
+    smtpUrl: config.email.smtpUrl ?? options.smtpUrl,
+  });
   const accountRemoval = new AccountRemoval({
     clock,
     users: userStore,
@@ -126,12 +151,14 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     throttle,
     events,
     auth,
+    extraSteps: mail.purgeSteps,
   });
+  const sweep = new RetentionSweep(clock, config.retentionDays, userStore, mail.sweepSteps);
   return {
     clock,
     events,
-    leases: new Leases(clock),
-    backgroundJobs: [sweep, accountRemoval, ...(managedKeys ? [managedKeys] : [])],
+    leases,
+    backgroundJobs: [sweep, accountRemoval, ...mail.jobs, ...(managedKeys ? [managedKeys] : [])],
     managedKeys,
     sessionService: new SessionService(sessions, events),
     admin: new AdminService({
@@ -154,7 +181,17 @@ export function createServices(config: Config, options: ServiceOptions = {}): Se
     passwords,
     sessions,
     roster,
-    users: new UserService({ clock, passwords, users: userStore, names, roster, events }),
+    users: new UserService({
+      clock,
+      passwords,
+      users: userStore,
+      names,
+      roster,
+      events,
+      verificationMail: mail.recovery,
+    }),
     auth,
+    recovery: mail.recovery,
+    links: mail.links,
   };
 }

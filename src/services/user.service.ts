@@ -47,6 +47,10 @@ export class UserService {
       readonly names: AccountNames;
       readonly roster: AdminRoster;
       readonly events: SecurityEvents;
+      /** Queues a new account's verification mail (account-recovery.service.ts). */
+      readonly verificationMail?: {
+        queueSignupVerification(userId: Types.ObjectId): Promise<void>;
+      };
     },
   ) {}
 
@@ -72,7 +76,9 @@ export class UserService {
         throw new InputError("roles", "Give at least one role, or leave roles out.");
     }
     assertValidAccount(request);
-    return this.create(request, roles);
+    const user = await this.create(request, roles);
+    await this.deps.verificationMail?.queueSignupVerification(user._id);
+    return user;
   }
 
   /**

@@ -58,6 +58,9 @@ export async function startTestServer(
     // Most tests fail signins on purpose; the brute-force tests set real limits themselves.
     SIGNIN_MAX_FAILURES: "1000",
     SIGNIN_MAX_FAILURES_PER_IP: "1000",
+    // Mail is sent in the background: tests of other features (some count database queries)
+    // must not see a sender at work. The mail tests turn it on with an SMTP server of their own.
+    EMAIL_ENABLED: "false",
     ...env,
   });
   const logs: string[] = [];

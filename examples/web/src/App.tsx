@@ -1,4 +1,3 @@
-import { CombinedGraphQLErrors } from "@apollo/client";
 import { useApolloClient, useMutation, useQuery } from "@apollo/client/react";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { useEffect, useState, useSyncExternalStore, type FormEvent } from "react";
@@ -11,17 +10,15 @@ import {
   SignupDocument,
   UserContentDocument,
 } from "./generated/graphql";
+import {
+  accountPageFor,
+  APP_PATH,
+  ChangePasswordForm,
+  RequestVerificationForm,
+  VerificationBanner,
+} from "./account";
+import { describeError, reasonOf } from "./describe-error";
 import { restoreSession, sessionStore, type Session } from "./session";
-
-/** What a user can act on: the error's code and reason, never a stack or a raw message. */
-function describeError(error: unknown): string {
-  if (CombinedGraphQLErrors.is(error)) {
-    const extensions = error.errors[0]?.extensions;
-    const code = String(extensions?.code ?? "ERROR");
-    return extensions?.reason ? `${code} (${String(extensions.reason)})` : code;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
 
 type ContentField = "publicContent" | "userContent" | "modContent" | "adminContent";
 
@@ -70,7 +67,9 @@ function SignupForm() {
     setMessage(undefined);
     try {
       const { data } = await signup({ variables: { input: form } });
-      setMessage(`Account ${data?.signup.username ?? ""} created. Sign in below.`);
+      setMessage(
+        `Account ${data?.signup.username ?? ""} created. We sent a link to ${form.email} to verify it. Sign in below.`,
+      );
     } catch (error) {
       setMessage(`Sign-up failed: ${describeError(error)}`);
     }
@@ -119,16 +118,19 @@ function SignupForm() {
 function SigninForm() {
   const [signin, { loading }] = useMutation(SigninDocument);
   const [message, setMessage] = useState<string>();
+  const [unverified, setUnverified] = useState(false);
   const [form, setForm] = useState({ username: "", password: "" });
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setMessage(undefined);
+    setUnverified(false);
     try {
       const { data } = await signin({ variables: { input: form } });
       if (data) sessionStore.signedIn(data.signin);
     } catch (error) {
       setMessage(`Sign-in failed: ${describeError(error)}`);
+      setUnverified(reasonOf(error) === "EMAIL_NOT_VERIFIED");
     }
   }
 
@@ -157,7 +159,11 @@ function SigninForm() {
       <button type="submit" disabled={loading}>
         Sign in
       </button>
+      <a href={`${APP_PATH}/forgot-password`}>Forgot your password?</a>
       {message && <p role="alert">{message}</p>}
+      {unverified && (
+        <RequestVerificationForm initialEmail={form.username.includes("@") ? form.username : ""} />
+      )}
     </form>
   );
 }
@@ -189,6 +195,8 @@ function SignedIn({ session }: { session: Session }) {
       <button type="button" onClick={signOut} disabled={loading}>
         Sign out
       </button>
+      <VerificationBanner session={session} />
+      <ChangePasswordForm />
     </section>
   );
 }
@@ -200,7 +208,21 @@ const REASONS: Record<string, string> = {
   REFRESH_TOKEN_INVALID: "Your session ended. Sign in again.",
 };
 
+/** The pages mail links open (/app/verify-email, …), or the app itself. */
 export function App() {
+  const page = accountPageFor(window.location.pathname);
+  if (page) {
+    return (
+      <main>
+        <h1>graphql-jwt-auth · example app</h1>
+        {page}
+      </main>
+    );
+  }
+  return <Home />;
+}
+
+function Home() {
   const state = useSyncExternalStore(sessionStore.subscribe, sessionStore.getState);
   const [reloads, setReloads] = useState(0);
 
