@@ -28,7 +28,9 @@ describe("configuration from the environment", () => {
     expect(problemsOf({ JWT_SECRET: "x".repeat(32), JWT_ALGORITHM: "ES256" })).toEqual([
       "JWT_SECRET is only used with JWT_ALGORITHM=HS256, not ES256",
     ]);
-    expect(problemsOf({ NODE_ENV: "production", MONGODB_URI: "mongodb://db/x" })).toEqual([
+    expect(
+      problemsOf({ NODE_ENV: "production", MONGODB_URI: "mongodb://db/x", EMAIL_ENABLED: "false" }),
+    ).toEqual([
       expect.stringMatching(/^JWT_KEY_ENCRYPTION_SECRET is required when NODE_ENV=production/),
     ]);
     expect(problemsOf({ JWT_ALGORITHM: "RS256", JWT_PRIVATE_KEY: "-----BEGIN nonsense" })).toEqual([

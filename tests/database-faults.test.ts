@@ -223,8 +223,9 @@ describe("database faults", () => {
     expect(expectData(await server.execute(PublicContentDocument)).publicContent).toBe(
       "Public Content.",
     );
-    // Long enough for the traffic's requests to run into the driver's server-selection timeout.
-    await sleep(Math.max(0, downFrom + 3_000 - Date.now()));
+    // Long enough for several of the traffic's requests to start and run into the 3 s
+    // operation limit while the database is away.
+    await sleep(Math.max(0, downFrom + 9_000 - Date.now()));
 
     const downUntil = Date.now();
     await db.start();
