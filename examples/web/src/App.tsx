@@ -18,7 +18,10 @@ import {
   VerificationBanner,
 } from "./account";
 import { describeError, reasonOf } from "./describe-error";
+import { Navigation, useCurrentPage } from "./navigation";
 import { restoreSession, sessionStore, type Session } from "./session";
+import { SessionsPage } from "./sessions";
+import { UsersPage } from "./users";
 
 type ContentField = "publicContent" | "userContent" | "modContent" | "adminContent";
 
@@ -206,6 +209,7 @@ const REASONS: Record<string, string> = {
   REFRESH_TOKEN_EXPIRED: "Your session expired. Sign in again.",
   REFRESH_TOKEN_REUSED: "Your session was ended for safety. Sign in again.",
   REFRESH_TOKEN_INVALID: "Your session ended. Sign in again.",
+  ACCOUNT_DISABLED: "An administrator disabled your account.",
 };
 
 /** The pages mail links open (/app/verify-email, …), or the app itself. */
@@ -224,6 +228,7 @@ export function App() {
 
 function Home() {
   const state = useSyncExternalStore(sessionStore.subscribe, sessionStore.getState);
+  const page = useCurrentPage();
   const [reloads, setReloads] = useState(0);
 
   useEffect(() => {
@@ -238,13 +243,36 @@ function Home() {
     );
   }
 
+  if (state.status === "signed-in" && page !== "account") {
+    const { user } = state.session;
+    const isAdmin = user.roles.includes("ADMIN");
+    return (
+      <main>
+        <h1>graphql-jwt-auth · example app</h1>
+        <Navigation current={page} isAdmin={isAdmin} />
+        {/* Keyed by user: nothing one user loaded stays on screen for the next. */}
+        {page === "sessions" ? (
+          <SessionsPage key={user.id} />
+        ) : isAdmin ? (
+          <UsersPage key={user.id} viewerId={user.id} />
+        ) : (
+          <p role="alert">Only administrators can see this page.</p>
+        )}
+      </main>
+    );
+  }
+
+  // Signed out, every page is this one: sign in (or up), then carry on to the page asked for.
   // A new user (or none) remounts the panel, so every field is fetched again with the new token.
   const viewer = state.status === "signed-in" ? state.session.user.id : "anonymous";
   return (
     <main>
       <h1>graphql-jwt-auth · example app</h1>
       {state.status === "signed-in" ? (
-        <SignedIn session={state.session} />
+        <>
+          <Navigation current={page} isAdmin={state.session.user.roles.includes("ADMIN")} />
+          <SignedIn session={state.session} />
+        </>
       ) : (
         <>
           {state.reason && <p role="alert">{REASONS[state.reason] ?? state.reason}</p>}
