@@ -1,6 +1,12 @@
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Page,
+} from "playwright-core";
 
 /** Debian's Chromium: Playwright cannot download its own browser builds on this network. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -35,13 +41,23 @@ export async function launchChromium(): Promise<Browser> {
 
 /**
  * One Chromium for the file, and a fresh context (cookies, storage) for each test, closed
- * after it even when it fails.
+ * after it even when it fails. `newContext` opens another one for the test (a second device:
+ * its own cookie jar), closed with it.
  */
 export function useBrowserContext(viewport: { width: number; height: number }): {
   readonly context: BrowserContext;
+  newContext(options?: BrowserContextOptions): Promise<BrowserContext>;
 } {
   let browser: Browser | undefined;
-  let context: BrowserContext | undefined;
+  let contexts: BrowserContext[] = [];
+  const open = async (options: BrowserContextOptions = {}) => {
+    if (!browser) throw new Error("Chromium did not start");
+    const context = await browser.newContext({ viewport, ...options });
+    // Well under jest's timeout, so a stuck step fails with its own name.
+    context.setDefaultTimeout(10_000);
+    contexts.push(context);
+    return context;
+  };
   beforeAll(async () => {
     browser = await launchChromium();
   });
@@ -49,19 +65,20 @@ export function useBrowserContext(viewport: { width: number; height: number }): 
     await browser?.close();
   });
   beforeEach(async () => {
-    if (!browser) throw new Error("Chromium did not start");
-    context = await browser.newContext({ viewport });
-    // Well under jest's timeout, so a stuck step fails with its own name.
-    context.setDefaultTimeout(10_000);
+    await open();
   });
   afterEach(async () => {
-    await context?.close();
+    const closing = contexts;
+    contexts = [];
+    await Promise.all(closing.map((context) => context.close()));
   });
   return {
     get context(): BrowserContext {
+      const context = contexts[0];
       if (!context) throw new Error("no browser context outside a test");
       return context;
     },
+    newContext: open,
   };
 }
 
