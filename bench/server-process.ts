@@ -63,7 +63,7 @@ async function startApollo(spec: ServerSpec): Promise<{ url: string; close(): Pr
 
   const config = loadConfig({ ...spec.env, PASSWORD_WORKERS: String(spec.passwordWorkers) });
   if (!config.mongodbUri) throw new Error("the bench server needs MONGODB_URI");
-  await connectDatabase(config.mongodbUri);
+  await connectDatabase(config.mongodbUri, { monitorCommands: config.metrics.enabled });
   const server = await startServer(config, createLogger(config));
   return {
     url: server.url,
