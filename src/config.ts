@@ -587,7 +587,11 @@ function metricsProblems(env: Env): string[] {
     return ["METRICS_PORT serves the metrics: it cannot be set with METRICS_ENABLED=false"];
   }
   const port = given(env.PORT)?.trim() ?? "4000";
-  if (/^\d+$/.test(metricsPort) && Number(metricsPort) !== 0 && Number(metricsPort) === Number(port)) {
+  if (
+    /^\d+$/.test(metricsPort) &&
+    Number(metricsPort) !== 0 &&
+    Number(metricsPort) === Number(port)
+  ) {
     return ["METRICS_PORT must differ from PORT (unset it to serve /metrics on PORT)"];
   }
   return [];

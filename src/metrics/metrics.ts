@@ -260,7 +260,10 @@ export function createServerMetrics(deps: {
 
   const signins = counterOf(
     registry,
-    { name: "auth_signins_total", help: "Password checks by outcome (signin and re-confirmation)." },
+    {
+      name: "auth_signins_total",
+      help: "Password checks by outcome (signin and re-confirmation).",
+    },
     "outcome",
     SIGNIN_OUTCOMES,
   );
