@@ -1,6 +1,7 @@
 /** What the bench tells a server process to be, passed as JSON in BENCH_SERVER. */
 export interface ServerSpec {
-  readonly mode: "bare-http" | "apollo";
+  /** bare-http and bare-apollo are references: no schema of ours, no hardening, no database. */
+  readonly mode: "bare-http" | "bare-apollo" | "apollo";
   /** Absolute path of the compiled server (dist/). */
   readonly distDir: string;
   /** The environment handed to loadConfig (apollo mode). */
@@ -9,11 +10,13 @@ export interface ServerSpec {
   readonly passwordWorkers: number;
 }
 
-export type ToServer = { type: "peak-rss"; reset: boolean } | { type: "stop" };
+export type ToServer = { type: "peak-rss"; reset: boolean } | { type: "cpu" } | { type: "stop" };
 
 export type FromServer =
   | { type: "ready"; url: string }
   | { type: "peak-rss"; bytes: number }
+  /** process.cpuUsage(), user + system, in microseconds since the process started. */
+  | { type: "cpu"; micros: number }
   | { type: "failed"; message: string };
 
 /** The bare node:http limit answers every request with the body Apollo gives publicContent. */

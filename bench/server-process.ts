@@ -53,6 +53,21 @@ async function startBareHttp(): Promise<{ url: string; close(): Promise<void> }>
   };
 }
 
+/**
+ * Apollo Server 5 as its docs start it: startStandaloneServer (node:http), a one-field schema,
+ * every default. The reference our publicContent is held to.
+ */
+async function startBareApollo(): Promise<{ url: string; close(): Promise<void> }> {
+  const { ApolloServer } = await import("@apollo/server");
+  const { startStandaloneServer } = await import("@apollo/server/standalone");
+  const server = new ApolloServer({
+    typeDefs: "type Query { publicContent: String! }",
+    resolvers: { Query: { publicContent: () => "Public Content." } },
+  });
+  const { url } = await startStandaloneServer(server, { listen: { port: 0, host: "127.0.0.1" } });
+  return { url: new URL("/graphql", url).toString(), close: () => server.stop() };
+}
+
 async function startApollo(spec: ServerSpec): Promise<{ url: string; close(): Promise<void> }> {
   const load = async <T>(file: string) => (await import(path.join(spec.distDir, file))) as T;
   const { loadConfig } = await load<typeof ConfigModule>("config.js");
@@ -63,7 +78,7 @@ async function startApollo(spec: ServerSpec): Promise<{ url: string; close(): Pr
 
   const config = loadConfig({ ...spec.env, PASSWORD_WORKERS: String(spec.passwordWorkers) });
   if (!config.mongodbUri) throw new Error("the bench server needs MONGODB_URI");
-  await connectDatabase(config.mongodbUri);
+  await connectDatabase(config.mongodbUri, { monitorCommands: config.metrics.enabled });
   const server = await startServer(config, createLogger(config));
   return {
     url: server.url,
@@ -79,11 +94,19 @@ async function main(): Promise<void> {
   if (!raw) throw new Error("BENCH_SERVER is not set: this process is started by bench/run.ts");
   const spec = JSON.parse(raw) as ServerSpec;
   const rss = trackPeakRss();
-  const server = spec.mode === "bare-http" ? await startBareHttp() : await startApollo(spec);
+  const server =
+    spec.mode === "bare-http"
+      ? await startBareHttp()
+      : spec.mode === "bare-apollo"
+        ? await startBareApollo()
+        : await startApollo(spec);
 
   process.on("message", (message: ToServer) => {
     if (message.type === "peak-rss") {
       send({ type: "peak-rss", bytes: rss.read(message.reset) });
+    } else if (message.type === "cpu") {
+      const { user, system } = process.cpuUsage();
+      send({ type: "cpu", micros: user + system });
     } else {
       void server.close().finally(() => process.exit(0));
     }

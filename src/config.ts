@@ -92,6 +92,12 @@ export interface Config {
   /** Threads hashing passwords; 0 hashes on the main thread. */
   readonly passwordWorkers: number;
   readonly shutdownTimeoutSeconds: number;
+  /** Prometheus metrics at GET /metrics (src/metrics/metrics.ts). */
+  readonly metrics: {
+    readonly enabled: boolean;
+    /** Served on a listener of its own at this port (0: any free one), not on PORT. */
+    readonly port: number | undefined;
+  };
   /** How long a client may take to send headers, a whole request, or the next keep-alive request. */
   readonly httpTimeouts: {
     readonly headersSeconds: number;
@@ -288,6 +294,16 @@ export const envSchema = z.object({
       .optional(),
   ),
   SHUTDOWN_TIMEOUT: seconds("SHUTDOWN_TIMEOUT", 10),
+  METRICS_ENABLED: flag("METRICS_ENABLED"),
+  METRICS_PORT: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ message: "METRICS_PORT must be a port number" })
+      .int("METRICS_PORT must be a whole number")
+      .min(0, "METRICS_PORT must be between 0 and 65535")
+      .max(65535, "METRICS_PORT must be between 0 and 65535")
+      .optional(),
+  ),
   // Node's defaults let a client that trickles bytes hold a connection for 300 s.
   HTTP_HEADERS_TIMEOUT: seconds("HTTP_HEADERS_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.headers),
   HTTP_REQUEST_TIMEOUT: seconds("HTTP_REQUEST_TIMEOUT", HTTP_TIMEOUT_DEFAULTS.request),
@@ -526,6 +542,7 @@ function crossFieldProblems(env: Env): string[] {
     // The headers are part of the request; node refuses to start with them the other way round.
     problems.push("HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT");
   }
+  problems.push(...metricsProblems(env));
   for (const origin of splitList(env.CORS_ORIGINS ?? "")) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
       problems.push(
@@ -560,6 +577,24 @@ function emailProblems(env: Env, production: boolean): string[] {
     );
   }
   return problems;
+}
+
+function metricsProblems(env: Env): string[] {
+  const metricsPort = given(env.METRICS_PORT)?.trim();
+  if (metricsPort === undefined) return [];
+  const enabled = given(env.METRICS_ENABLED)?.trim();
+  if (enabled === "false" || enabled === "0") {
+    return ["METRICS_PORT serves the metrics: it cannot be set with METRICS_ENABLED=false"];
+  }
+  const port = given(env.PORT)?.trim() ?? "4000";
+  if (
+    /^\d+$/.test(metricsPort) &&
+    Number(metricsPort) !== 0 &&
+    Number(metricsPort) === Number(port)
+  ) {
+    return ["METRICS_PORT must differ from PORT (unset it to serve /metrics on PORT)"];
+  }
+  return [];
 }
 
 function parseTrustProxy(value: string): boolean | number | readonly string[] {
@@ -659,6 +694,12 @@ export function loadConfig(env: Env = process.env): Config {
     cookieSecure: e.COOKIE_SECURE ?? true,
     passwordWorkers: e.PASSWORD_WORKERS ?? availableParallelism(),
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    metrics: Object.freeze({
+      // Off in production unless asked for (or given a port of its own): request rates, error
+      // counts and heap sizes are for the operator, not for anyone who can reach the API.
+      enabled: e.METRICS_ENABLED ?? (e.METRICS_PORT !== undefined || !production),
+      port: e.METRICS_PORT,
+    }),
     httpTimeouts: Object.freeze({
       headersSeconds: e.HTTP_HEADERS_TIMEOUT,
       requestSeconds: e.HTTP_REQUEST_TIMEOUT,

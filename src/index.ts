@@ -65,11 +65,13 @@ async function main(): Promise<void> {
   logger.info(`GraphQL ready at ${server.url}`);
   const origin = new URL(server.url).origin;
   if (config.graphql.ide) logger.info(`GraphiQL IDE at ${server.url} (open it in a browser)`);
+  if (server.metricsUrl) logger.info(`Prometheus metrics at ${server.metricsUrl}`);
   if (config.nodeEnv !== "production") logger.info(`Example app at ${origin}${WEB_EXAMPLE_PATH}/`);
 
   const connecting = new AbortController();
   const connected = connectWithRetry(uri, {
     signal: connecting.signal,
+    monitorCommands: config.metrics.enabled,
     onRetry: (error, delayMs) =>
       logger.warn(
         { database: describeUri(uri), retryInMs: delayMs, error: (error as Error).message },

@@ -41,6 +41,12 @@ import { stringLengthLimitPlugin } from "./graphql/string-length-limit.plugin";
 import type { Logger } from "./logger";
 import { AdminResolver } from "./resolvers/admin.resolver";
 import { serveDevMailPage } from "./mail/dev-mail-page";
+import {
+  createServerMetrics,
+  METRICS_PATH,
+  serveMetrics,
+  startMetricsListener,
+} from "./metrics/metrics";
 import { SmtpInbox } from "./mail/smtp-inbox";
 import { AccountResolver } from "./resolvers/account.resolver";
 import { AuthResolver } from "./resolvers/auth.resolver";
@@ -90,6 +96,8 @@ export interface AppServer {
   readonly services: Services;
   readonly background: BackgroundJobs;
   readonly httpServer: http.Server;
+  /** Where GET /metrics answers: undefined with metrics off. */
+  readonly metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -145,6 +153,9 @@ export async function startServer(
       : undefined;
   const services = createServices(config, { ...options, logger, smtpUrl: mailCatcher?.url });
   logSecurityEvents(services.events, logger);
+  const metrics = config.metrics.enabled
+    ? createServerMetrics({ schema, events: services.events, passwords: services.passwords })
+    : undefined;
   const timeouts = config.httpTimeouts;
   const headers = await securityHeaders();
   const app = fastify({
@@ -209,6 +220,7 @@ export async function startServer(
       errorLoggingPlugin(logger),
       requestLoggingPlugin(logger),
       stringLengthLimitPlugin<Context>(config.graphql.maxStringLength),
+      ...(metrics ? [metrics.plugin] : []),
       // Installed by default, it wraps every field resolver to collect cache hints; we set
       // none and answer every request fresh.
       ApolloServerPluginCacheControlDisabled(),
@@ -241,6 +253,7 @@ export async function startServer(
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "database unavailable" });
   });
 
+  if (metrics && config.metrics.port === undefined) serveMetrics(app, metrics);
   if (config.graphql.ide) await serveIdeAssets(app);
   // The example client, same origin as the API (its refresh cookie is SameSite=Strict).
   if (config.nodeEnv !== "production") await serveWebExample(app);
@@ -280,6 +293,7 @@ export async function startServer(
             clientIp: request.ip,
             status: reply.statusCode,
           });
+          metrics?.requestRefused(reply.elapsedTime / 1000);
         }
         done();
       });
@@ -333,6 +347,13 @@ export async function startServer(
   await app.listen({ port: config.port, host: config.host });
   const { port } = app.server.address() as AddressInfo;
   const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  const metricsListener =
+    metrics && config.metrics.port !== undefined
+      ? await startMetricsListener(metrics, config.host, config.metrics.port)
+      : undefined;
+  const metricsUrl = metrics
+    ? `http://${host}:${metricsListener?.port ?? port}${METRICS_PATH}`
+    : undefined;
   services.links.serverListening(`http://${host}:${port}`);
   if (mailCatcher) {
     logger.info(`Mail (development catcher) at http://${host}:${port}/dev/mail`);
@@ -343,6 +364,7 @@ export async function startServer(
     services,
     background,
     httpServer: app.server,
+    metricsUrl,
     // apollo.stop() closes the listener and drains in-flight requests (drainPlugin).
     close: async () => {
       services.managedKeys?.stopReloading();
@@ -351,6 +373,7 @@ export async function startServer(
       // After apollo.stop(), which lets in-flight signins finish their hashing.
       await services.passwords.close();
       await mailCatcher?.close();
+      await metricsListener?.close();
     },
   };
 }

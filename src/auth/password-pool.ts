@@ -16,6 +16,8 @@ export interface WorkerPoolOptions {
 
 interface Task {
   readonly message: unknown;
+  /** Called when a thread takes the task: the end of its wait in the queue. */
+  readonly onStart: (() => void) | undefined;
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
@@ -48,10 +50,16 @@ export class WorkerPool {
     return this.slots.size;
   }
 
-  run<T>(message: unknown): Promise<T> {
+  /** Calls waiting for a thread (not counting the ones running). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** `onStart` runs when a thread takes the call, so a caller can tell waiting from working. */
+  run<T>(message: unknown, onStart?: () => void): Promise<T> {
     if (this.closing) return Promise.reject(new Error("the worker pool is closed"));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ message, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ message, onStart, resolve: resolve as (value: unknown) => void, reject });
       this.pump();
     });
   }
@@ -76,6 +84,7 @@ export class WorkerPool {
 
   private assign(slot: Slot, task: Task): void {
     slot.task = task;
+    task.onStart?.();
     // A busy worker must keep the process alive: its caller is waiting for the answer.
     slot.worker.ref();
     slot.worker.postMessage(task.message);

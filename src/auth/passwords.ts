@@ -15,6 +15,17 @@ export interface PasswordHasher {
   compareWithDummy(password: string): Promise<false>;
   /** Stops the hashing threads; calls made afterwards fail. */
   close(): Promise<void>;
+  /** Calls waiting for a hashing thread right now (not counting the ones being hashed). */
+  readonly waiting: number;
+  /** Tells `listener` how long each finished call waited for a thread and then took. */
+  observe(listener: (sample: HashingSample) => void): void;
+}
+
+/** One finished hash or compare, in seconds: the queue, then the work itself. */
+export interface HashingSample {
+  readonly op: "hash" | "compare";
+  readonly waitSeconds: number;
+  readonly workSeconds: number;
 }
 
 export interface PasswordHasherOptions {
@@ -67,8 +78,8 @@ parentPort.on("message", (task) => {
 `;
 
 interface Bcrypt {
-  hash(password: string, rounds: number): Promise<string>;
-  compare(password: string, hash: string): Promise<boolean>;
+  run<T>(task: BcryptTask, onStart: () => void): Promise<T>;
+  readonly waiting: number;
   close(): Promise<void>;
 }
 
@@ -83,17 +94,25 @@ function workerBcrypt(workers: number): Bcrypt {
       niceness: process.platform === "linux" ? HASHING_THREAD_NICENESS : 0,
     },
   });
-  const run = <T>(task: BcryptTask) => pool.run<T>(task);
   return {
-    hash: (password, rounds) => run<string>({ op: "hash", password, rounds }),
-    compare: (password, hash) => run<boolean>({ op: "compare", password, hash }),
+    run: <T>(task: BcryptTask, onStart: () => void) => pool.run<T>(task, onStart),
+    get waiting() {
+      return pool.waiting;
+    },
     close: () => pool.close(),
   };
 }
 
 const mainThreadBcrypt: Bcrypt = {
-  hash: (password, rounds) => bcrypt.hash(password, rounds),
-  compare: (password, hash) => bcrypt.compare(password, hash),
+  run<T>(task: BcryptTask, onStart: () => void): Promise<T> {
+    onStart();
+    return (
+      task.op === "hash"
+        ? bcrypt.hash(task.password, task.rounds)
+        : bcrypt.compare(task.password, task.hash)
+    ) as Promise<T>;
+  },
+  waiting: 0,
   close: async () => undefined,
 };
 
@@ -106,21 +125,42 @@ export function createPasswordHasher(
     throw new RangeError(`password workers must be a whole number ≥ 0, got ${workers}`);
   }
   const engine = workers > 0 ? workerBcrypt(workers) : mainThreadBcrypt;
+  const listeners: ((sample: HashingSample) => void)[] = [];
+
+  /** Runs one task, timing its wait and its work for the listeners (the metrics). */
+  const run = async <T>(task: BcryptTask): Promise<T> => {
+    const queued = performance.now();
+    let started = queued;
+    const value = await engine.run<T>(task, () => (started = performance.now()));
+    if (listeners.length > 0) {
+      const sample: HashingSample = {
+        op: task.op,
+        waitSeconds: (started - queued) / 1000,
+        workSeconds: (performance.now() - started) / 1000,
+      };
+      for (const listener of listeners) listener(sample);
+    }
+    return value;
+  };
 
   // Made once, up front and in the background, so even the first unknown-user signin costs
   // exactly one comparison.
-  const dummyHash = engine.hash("not-a-real-password", rounds);
+  const dummyHash = run<string>({ op: "hash", password: "not-a-real-password", rounds });
   dummyHash.catch(() => undefined);
 
   const hasher: PasswordHasher = {
-    hash: (password) => engine.hash(password, rounds),
-    compare: (password, hash) => engine.compare(password, hash),
+    hash: (password) => run<string>({ op: "hash", password, rounds }),
+    compare: (password, hash) => run<boolean>({ op: "compare", password, hash }),
     async compareWithDummy(password) {
       // Through hasher.compare, the very call a wrong password makes: one path to watch.
       await hasher.compare(password, await dummyHash);
       return false;
     },
     close: () => engine.close(),
+    get waiting() {
+      return engine.waiting;
+    },
+    observe: (listener) => void listeners.push(listener),
   };
   return hasher;
 }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import mongoose from "mongoose";
+import { watchCommands } from "./command-monitor";
 
 // Fail fast instead of queueing commands while disconnected: a request should get
 // SERVICE_UNAVAILABLE in seconds, not hang for the driver's default timeouts.
@@ -32,6 +33,8 @@ export interface ConnectOptions {
   /** Called when the driver's health check hung and the client is being replaced. */
   onHungHealthCheck?: () => void;
   signal?: AbortSignal;
+  /** Report every command's time and failure to onDatabaseCommand (the metrics). */
+  monitorCommands?: boolean;
 }
 
 /** Connects the models and makes sure their indexes (the unique ones carry rules) exist. */
@@ -42,7 +45,9 @@ export async function connectDatabase(uri: string, options: ConnectOptions = {})
     heartbeatFrequencyMS: HEARTBEAT_FREQUENCY_MS,
     timeoutMS: OPERATION_TIMEOUT_MS,
     autoIndex: false,
+    monitorCommands: options.monitorCommands ?? false,
   });
+  if (options.monitorCommands) watchCommands(mongoose.connection.getClient());
   superviseHealthChecks(uri, options);
   // Start-up work, not a request: a loaded machine may take longer than a request is allowed.
   // One model after the other, so the server does not get a burst of index builds at once.
