@@ -214,15 +214,40 @@ export async function startPostgresCluster(options: {
   // After start-up only its problems are of interest; keep the pipe drained.
   child.stderr.removeAllListeners("data");
   child.stderr.resume();
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  try {
+    await applyTuning(bin, url);
+  } catch (error) {
+    process.off("exit", killOnExit);
+    await stopChild(child);
+    throw error;
+  }
   options.log(`PostgreSQL (private cluster) listening on 127.0.0.1:${port}, files in ${dataDir}`);
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url,
     port,
     stop: async () => {
       process.off("exit", killOnExit);
       await stopChild(child);
     },
   };
+}
+
+/** scripts/postgresql-tuning.sql, from src/db or dist/db alike. */
+export const TUNING_SQL = path.resolve(__dirname, "..", "..", "scripts", "postgresql-tuning.sql");
+
+/**
+ * Without it every FerretDB lookup by _id scans its table on PostgreSQL (see the file). Run on
+ * every start: it is idempotent and takes a fraction of a second.
+ */
+async function applyTuning(bin: string, url: string): Promise<void> {
+  const psql = (await isExecutable(path.join(bin, "psql"))) ? path.join(bin, "psql") : "psql";
+  try {
+    await execFileAsync(psql, [url, "--quiet", "--set=ON_ERROR_STOP=1", "--file", TUNING_SQL]);
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? (error as Error).message;
+    throw new Error(`applying ${TUNING_SQL} failed:\n${stderr.slice(-2000)}`, { cause: error });
+  }
 }
 
 /** Fast shutdown (SIGINT), SIGKILL if it takes more than 15 s. */
