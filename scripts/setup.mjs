@@ -45,6 +45,25 @@ if (!failures.length) {
   });
 }
 
+if (!failures.length) {
+  // Not installed here: that needs root (.ci/run does it with scripts/install-postgresql.sh).
+  await step(
+    "find PostgreSQL (FerretDB on PostgreSQL: tests, EMBEDDED_DB_BACKEND=postgres)",
+    async () => {
+      const { locatePostgresBin } = createRequire(import.meta.url)(
+        path.join(ROOT, "dist", "db", "postgres-cluster.js"),
+      );
+      const bin = await locatePostgresBin();
+      if (!bin)
+        throw new Error(
+          "initdb is not installed: `bash scripts/install-postgresql.sh` (apt-get install postgresql); " +
+            "tests/postgres-backend.test.ts needs it",
+        );
+      say(`PostgreSQL: ${bin}`);
+    },
+  );
+}
+
 await step(
   "install Chromium for the browser tests (scripts/install-chromium.sh)",
   () =>

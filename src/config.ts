@@ -15,8 +15,12 @@ export interface Config {
   readonly nodeEnv: "development" | "production" | "test";
   readonly port: number;
   readonly host: string;
-  /** Unset outside production: the server starts its own embedded database. */
+  /** Unset: the server starts its own database (FerretDB on embeddedBackend). */
   readonly mongodbUri: string | undefined;
+  /** What the server's own FerretDB stores its data in when MONGODB_URI is unset. */
+  readonly embeddedBackend: "sqlite" | "postgres";
+  /** PostgreSQL for FerretDB (postgres backend); unset: a private cluster in .data/postgres. */
+  readonly postgresqlUrl: string | undefined;
   readonly jwt: {
     /** ES256 (default without JWT_SECRET), RS256, or HS256 (default with it). */
     readonly algorithm: "ES256" | "RS256" | "HS256";
@@ -195,6 +199,23 @@ export const envSchema = z.object({
       .regex(/^mongodb(\+srv)?:\/\//, "MONGODB_URI must start with mongodb:// or mongodb+srv://")
       .optional(),
   ),
+  EMBEDDED_DB_BACKEND: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(["sqlite", "postgres"], { message: "EMBEDDED_DB_BACKEND must be sqlite or postgres" })
+      .default("sqlite"),
+  ),
+  // The value is never echoed in a problem: it may carry the database password.
+  POSTGRESQL_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(
+        isPostgresqlUrl,
+        "POSTGRESQL_URL must be a postgres:// or postgresql:// URL with a host, like postgres://user:pass@db.example.com:5432/auth",
+      )
+      .optional(),
+  ),
   JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
   JWT_ALGORITHM: z.preprocess(
     emptyAsUndefined,
@@ -334,6 +355,15 @@ function isHost(value: string): boolean {
   const label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
   const hostname = new RegExp(`^(?=.{1,253}$)${label}(?:\\.${label})*\\.?$`);
   return isIP(value) !== 0 || hostname.test(value);
+}
+
+function isPostgresqlUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "postgres:" || url.protocol === "postgresql:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
 }
 
 function isSmtpUrl(value: string): boolean {
@@ -510,9 +540,7 @@ function crossFieldProblems(env: Env): string[] {
       "JWT_KEY_ENCRYPTION_SECRET is required when NODE_ENV=production and the server manages its signing keys (no JWT_PRIVATE_KEY)",
     );
   }
-  if (production && given(env.MONGODB_URI) === undefined) {
-    problems.push("MONGODB_URI is required when NODE_ENV=production");
-  }
+  problems.push(...databaseProblems(env, production));
   const rounds = wholeNumber(env.BCRYPT_ROUNDS, DEFAULTS.bcryptRounds);
   if (production && rounds !== undefined && rounds < 10) {
     problems.push("BCRYPT_ROUNDS must be at least 10 when NODE_ENV=production");
@@ -547,6 +575,37 @@ function crossFieldProblems(env: Env): string[] {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
       problems.push(
         `CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Production needs a database the team runs: MongoDB, or PostgreSQL behind the server's
+ * FerretDB. A private cluster or SQLite files in the working folder are for development.
+ */
+function databaseProblems(env: Env, production: boolean): string[] {
+  const problems: string[] = [];
+  const mongodbUri = given(env.MONGODB_URI);
+  const backend = given(env.EMBEDDED_DB_BACKEND)?.trim();
+  const postgresqlUrl = given(env.POSTGRESQL_URL);
+  if (postgresqlUrl !== undefined && backend !== "postgres") {
+    problems.push("POSTGRESQL_URL is only used with EMBEDDED_DB_BACKEND=postgres");
+  }
+  if (mongodbUri !== undefined && backend !== undefined) {
+    problems.push(
+      "EMBEDDED_DB_BACKEND is only used without MONGODB_URI (with it the server starts no database)",
+    );
+  }
+  if (production && mongodbUri === undefined) {
+    if (backend === "postgres" && postgresqlUrl === undefined) {
+      problems.push(
+        "POSTGRESQL_URL is required when NODE_ENV=production and EMBEDDED_DB_BACKEND=postgres (a private cluster is for development)",
+      );
+    } else if (backend !== "postgres") {
+      problems.push(
+        "MONGODB_URI is required when NODE_ENV=production (or EMBEDDED_DB_BACKEND=postgres with POSTGRESQL_URL)",
       );
     }
   }
@@ -637,6 +696,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     mongodbUri: e.MONGODB_URI,
+    embeddedBackend: e.EMBEDDED_DB_BACKEND,
+    postgresqlUrl: e.POSTGRESQL_URL,
     jwt: Object.freeze({
       algorithm,
       secret:

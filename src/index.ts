@@ -55,6 +55,10 @@ async function main(): Promise<void> {
     embedded = await startEmbeddedDatabase({
       dataDir: defaultDataDir(),
       log: (message) => logger.info(message),
+      backend:
+        config.embeddedBackend === "postgres"
+          ? { kind: "postgres", url: config.postgresqlUrl }
+          : { kind: "sqlite" },
     });
     uri = withDatabaseName(embedded.uri, "graphql-jwt-auth");
   }

@@ -1,3 +1,5 @@
+import { promises as fs } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import {
   FERRETDB_VERSION,
@@ -7,6 +9,8 @@ import {
   type RunningDatabase,
 } from "./ferretdb";
 
+import { startPostgresCluster } from "./postgres-cluster";
+
 export type { RunningDatabase } from "./ferretdb";
 export { DataDirInUseError, stopOrphanedFerretdb } from "./data-dir-claim";
 
@@ -15,14 +19,32 @@ export function defaultDataDir(): string {
   return path.resolve(".data", "ferretdb");
 }
 
+/** Where `npm start` keeps a private PostgreSQL cluster: .data/postgres in the working folder. */
+export function defaultPostgresClusterDir(): string {
+  return path.resolve(".data", "postgres");
+}
+
+export type EmbeddedBackend =
+  | { readonly kind: "sqlite" }
+  /**
+   * FerretDB on the PostgreSQL at `url`; without one, on a private cluster in `clusterDir`
+   * (default: defaultPostgresClusterDir()), started and stopped with the database.
+   */
+  | { readonly kind: "postgres"; readonly url?: string; readonly clusterDir?: string };
+
 /**
- * The private database used when MONGODB_URI is unset: FerretDB on SQLite as a child process,
- * or, where Go is missing to build it, mongodb-memory-server (which downloads a mongod).
+ * The database used when MONGODB_URI is unset: FerretDB as a child process, on SQLite files in
+ * `dataDir` (or, where Go is missing to build it, mongodb-memory-server, which downloads a
+ * mongod), or on PostgreSQL.
  */
 export async function startEmbeddedDatabase(options: {
   dataDir: string;
   log: Log;
+  backend?: EmbeddedBackend;
 }): Promise<RunningDatabase> {
+  if (options.backend?.kind === "postgres") {
+    return startOnPostgres(options.backend, options.log);
+  }
   const binary = await locateFerretdb(options.log);
   if (binary) {
     const database = await startFerretdb({ binary, dataDir: options.dataDir, log: options.log });
@@ -64,4 +86,43 @@ async function startMemoryServer(dataDir: string): Promise<RunningDatabase> {
       await server.stop();
     },
   };
+}
+
+async function startOnPostgres(
+  { url, clusterDir }: { url?: string; clusterDir?: string },
+  log: Log,
+): Promise<RunningDatabase> {
+  const binary = await locateFerretdb(log);
+  if (!binary) {
+    throw new Error(
+      "Go is not installed, so FerretDB can't be built: install Go, or set MONGODB_URI.",
+    );
+  }
+  const cluster =
+    url === undefined
+      ? await startPostgresCluster({ dir: clusterDir ?? defaultPostgresClusterDir(), log })
+      : undefined;
+  // FerretDB keeps only a small state file of its own; the data is in PostgreSQL.
+  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-ferretdb-"));
+  try {
+    const database = await startFerretdb({
+      binary,
+      dataDir: stateDir,
+      postgresqlUrl: url ?? cluster!.url,
+      log,
+    });
+    log(`Embedded FerretDB ${FERRETDB_VERSION} (PostgreSQL) listening on ${database.uri}`);
+    return {
+      uri: database.uri,
+      stop: async () => {
+        await database.stop();
+        await cluster?.stop();
+        await fs.rm(stateDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await cluster?.stop();
+    await fs.rm(stateDir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -302,21 +302,28 @@ function canConnect(port: number): Promise<boolean> {
 
 export interface StartFerretdbOptions {
   binary: string;
+  /** SQLite: the database files. PostgreSQL: only FerretDB's own state file. */
   dataDir: string;
+  /** Set: FerretDB stores everything in this PostgreSQL database instead of SQLite files. */
+  postgresqlUrl?: string;
   port?: number;
   log: Log;
 }
 
+/** Nothing to claim: PostgreSQL is made for many clients, FerretDBs included. */
+const NO_CLAIM = { recordFerretdb: async () => undefined, release: async () => undefined };
+
 /**
- * Starts FerretDB on loopback with its SQLite backend and waits until it accepts connections.
- * It claims the data folder first (see claimDataDir), so it never runs next to another
- * FerretDB on the same files, and it dies with this process even when this process is killed
- * with SIGKILL (see parentDeathSignalPrefix).
+ * Starts FerretDB on loopback with its SQLite backend (or PostgreSQL, given `postgresqlUrl`)
+ * and waits until it accepts connections. On SQLite it claims the data folder first (see
+ * claimDataDir), so it never runs next to another FerretDB on the same files. It dies with
+ * this process even when this process is killed with SIGKILL (see parentDeathSignalPrefix).
  */
 export async function startFerretdb(options: StartFerretdbOptions): Promise<RunningDatabase> {
   const dataDir = path.resolve(options.dataDir);
   await fs.mkdir(dataDir, { recursive: true });
-  const claim = await claimDataDir(dataDir, options.log);
+  const claim =
+    options.postgresqlUrl === undefined ? await claimDataDir(dataDir, options.log) : NO_CLAIM;
   const prefix = await parentDeathSignalPrefix();
   if (!prefix) warnNoParentDeathSignal(options.log);
   let child: ChildProcess | undefined;
@@ -326,8 +333,9 @@ export async function startFerretdb(options: StartFerretdbOptions): Promise<Runn
     const [command, ...args] = [
       ...(prefix ?? []),
       options.binary,
-      "--handler=sqlite",
-      `--sqlite-url=file:${dataDir}/`,
+      ...(options.postgresqlUrl === undefined
+        ? ["--handler=sqlite", `--sqlite-url=file:${dataDir}/`]
+        : ["--handler=postgresql"]),
       `--listen-addr=127.0.0.1:${port}`,
       `--state-dir=${dataDir}`,
       "--debug-addr=-",
@@ -335,6 +343,12 @@ export async function startFerretdb(options: StartFerretdbOptions): Promise<Runn
       "--log-level=warn",
     ];
     child = spawn(command!, args, {
+      // The PostgreSQL URL by environment, not argument: it may hold a password, and every
+      // user of the machine can read a process's arguments.
+      env:
+        options.postgresqlUrl === undefined
+          ? process.env
+          : { ...process.env, FERRETDB_POSTGRESQL_URL: options.postgresqlUrl },
       stdio: ["ignore", "ignore", "pipe"],
       // Its own process group: a Ctrl-C in the terminal reaches the server, which stops
       // FerretDB after draining requests, instead of FerretDB quitting under them.

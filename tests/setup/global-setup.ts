@@ -9,7 +9,8 @@ declare global {
 
 /**
  * Starts one private database for the whole run (unless MONGODB_URI points at one) and hands
- * its URI to the test files through the environment.
+ * its URI to the test files through the environment. EMBEDDED_DB_BACKEND=postgres runs the
+ * whole suite on FerretDB over a private PostgreSQL cluster (POSTGRESQL_URL: over that one).
  */
 export default async function globalSetup(): Promise<void> {
   if (process.env.MONGODB_URI) {
@@ -17,9 +18,19 @@ export default async function globalSetup(): Promise<void> {
     return;
   }
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-test-db-"));
+  // Run as root, PostgreSQL runs as the postgres user, who must get through to its cluster.
+  await fs.chmod(dataDir, 0o711);
   const database = await startEmbeddedDatabase({
     dataDir,
     log: (message) => process.stderr.write(`${message}\n`),
+    backend:
+      process.env.EMBEDDED_DB_BACKEND === "postgres"
+        ? {
+            kind: "postgres",
+            url: process.env.POSTGRESQL_URL,
+            clusterDir: path.join(dataDir, "postgres"),
+          }
+        : { kind: "sqlite" },
   });
   globalThis.__TEST_DATABASE__ = { database, dataDir };
   process.env.TEST_MONGODB_URI = database.uri;
