@@ -358,6 +358,44 @@ async function signinStorm(server: ServerProcess, seconds: number, keep?: Tokens
 }
 
 /**
+ * Refresh rotation: every request spends a token and gets the next one. Tokens are shared by
+ * all connections; a connection takes one, and the answer returns its successor. A request
+ * still in flight when the run ends loses its session, so callers bring spares.
+ */
+async function refreshRotation(server: ServerProcess, sessions: Tokens[]) {
+  const available = sessions.map((session) => session.refreshToken);
+  const cpuBefore = await server.cpuMs();
+  let failures = 0;
+  let firstError: string | undefined;
+  const run = await measure(
+    server,
+    loadOptions(server.url, {
+      requests: [
+        {
+          setupRequest: (request) => ({
+            ...request,
+            body: requestBody(QUERY.refresh, { token: available.shift() ?? "none-left" }),
+          }),
+          onResponse: (status, body) => {
+            const tokens = status === 200 ? tokensIn(body, "refreshToken") : undefined;
+            if (tokens) available.push(tokens.refreshToken);
+            else {
+              failures += 1;
+              firstError ??= `${status} ${body.slice(0, 300)}`;
+            }
+          },
+        },
+      ],
+    }),
+    // A warm-up would end with a request in flight on every connection, spending sessions.
+    false,
+  );
+  const cpuMsPerCall =
+    ((await server.cpuMs()) - cpuBefore) / Math.max(1, run.result.requests.total);
+  return { run, failures, firstError, cpuMsPerCall };
+}
+
+/**
  * When a storm's run ends, the signins it already sent are still queued in the server: waiting
  * for them keeps their CPU out of the next measurement. (Stopping a server waits for them too.)
  */
@@ -732,41 +770,13 @@ async function main(): Promise<void> {
       },
     );
 
-    // 4. Refresh rotation: every request spends a token and gets the next one. Tokens are
-    // shared by all connections; a connection takes one, and the answer returns its successor.
-    // A request still in flight when the run ends loses its session, so keep spares.
+    // 4. Refresh rotation (see refreshRotation), with spare sessions.
     for (let i = 0; sessions.length < CONNECTIONS + 10; i++) {
       sessions.push(await signin(apollo.url, USERS[i % USERS.length]!));
     }
-    const available = sessions.map((session) => session.refreshToken);
-    const refreshCpuBefore = await apollo.cpuMs();
-    let refreshFailures = 0;
-    let refreshError: string | undefined;
-    const refreshRun = await measure(
-      apollo,
-      loadOptions(apollo.url, {
-        requests: [
-          {
-            setupRequest: (request) => ({
-              ...request,
-              body: requestBody(QUERY.refresh, { token: available.shift() ?? "none-left" }),
-            }),
-            onResponse: (status, body) => {
-              const tokens = status === 200 ? tokensIn(body, "refreshToken") : undefined;
-              if (tokens) available.push(tokens.refreshToken);
-              else {
-                refreshFailures += 1;
-                refreshError ??= `${status} ${body.slice(0, 300)}`;
-              }
-            },
-          },
-        ],
-      }),
-      // A warm-up would end with a request in flight on every connection, spending sessions.
-      false,
-    );
-    const refreshCpuMs = (await apollo.cpuMs()) - refreshCpuBefore;
-    const refreshCpuPerCall = refreshCpuMs / Math.max(1, refreshRun.result.requests.total);
+    const refresh = await refreshRotation(apollo, sessions);
+    const refreshRun = refresh.run;
+    const refreshCpuPerCall = refresh.cpuMsPerCall;
     notePeak(apollo, refreshRun.peakRss);
     const refreshRow = row(
       4,
@@ -776,8 +786,8 @@ async function main(): Promise<void> {
       refreshRun.result.requests.average / publicRate,
       "publicContent",
       {
-        errors: errorsOf(refreshRun.result) + refreshFailures,
-        firstError: refreshError,
+        errors: errorsOf(refreshRun.result) + refresh.failures,
+        firstError: refresh.firstError,
         cpuMsPerRequest: round(refreshCpuPerCall, 2),
       },
     );
@@ -854,6 +864,100 @@ async function main(): Promise<void> {
     await probeDuringStorm(mainThread);
     await mainThread.stop();
 
+    // 6. Signing algorithms (issue 14): the same reads, signins and refreshes with tokens signed
+    // by a shared secret (HS256) and by managed private keys (ES256, the default, and RS256).
+    // Each server has its own database, so its managed keys are its own.
+    const algorithmServers: { algorithm: string; server: ServerProcess }[] = [];
+    for (const algorithm of ["HS256", "ES256", "RS256"] as const) {
+      let spec = apolloSpec(CORES, {
+        JWT_ALGORITHM: algorithm,
+        MONGODB_URI: withDatabaseName(database.uri, `bench_${algorithm.toLowerCase()}`),
+        JWT_KEY_ENCRYPTION_SECRET: randomBytes(32).toString("base64url"),
+      });
+      if (algorithm !== "HS256") {
+        // Without a secret the server manages its own key pairs, as `npm start` does.
+        spec = {
+          ...spec,
+          env: Object.fromEntries(
+            Object.entries(spec.env).filter(([name]) => name !== "JWT_SECRET"),
+          ),
+        };
+      }
+      const server = await ServerProcess.start(`ours, ${algorithm}`, spec);
+      servers.push(server);
+      algorithmServers.push({ algorithm, server });
+      await Promise.all(
+        USERS.map((input) => graphql(server.url, requestBody(QUERY.signup, { input }))),
+      );
+    }
+    const algorithmLoads = [];
+    for (const { server } of algorithmServers) {
+      algorithmLoads.push(
+        publicLoad(server),
+        {
+          server,
+          options: await authorizedRead(
+            server,
+            "userContent",
+            (await signin(server.url, USER)).accessToken,
+          ),
+        },
+        {
+          server,
+          options: await authorizedRead(
+            server,
+            "adminContent",
+            (await signin(server.url, ADMIN)).accessToken,
+          ),
+        },
+      );
+    }
+    const algorithmRuns = await measureInTurns(algorithmLoads);
+    const authorizedRatios: number[] = [];
+    for (const [i, { algorithm, server }] of algorithmServers.entries()) {
+      const [publicOf, userOf, adminOf] = algorithmRuns.slice(3 * i, 3 * i + 3);
+      const publicOfRate = publicOf!.result.requests.average;
+      notePeak(server, publicOf!.peakRss);
+      row(6, `publicContent, ${algorithm}`, server, publicOf!, undefined, "");
+      for (const [field, run] of [
+        ["userContent", userOf!],
+        ["adminContent", adminOf!],
+      ] as const) {
+        const ratio = run.result.requests.average / publicOfRate;
+        authorizedRatios.push(ratio);
+        row(6, `${field}, ${algorithm} token`, server, run, ratio, `publicContent, ${algorithm}`);
+      }
+      const ceiling = await measureCeiling(`signin with ${algorithm}`);
+      const signedIn: Tokens[] = [];
+      const storm = await signinStorm(server, STORM_SECONDS, signedIn);
+      await drained(ceiling.compareMs);
+      row(
+        6,
+        `signin, ${algorithm}`,
+        server,
+        { result: storm.result, peakRss: await server.peakRss(false) },
+        storm.perSecond / ceiling.perSecond,
+        ceilingText(ceiling),
+        {
+          seconds: STORM_SECONDS,
+          reqPerSec: round(storm.perSecond, 2),
+          errors: errorsOf(storm.result) + storm.failed,
+          firstError: storm.firstError,
+        },
+      );
+      for (let j = 0; signedIn.length < CONNECTIONS + 10; j++) {
+        signedIn.push(await signin(server.url, USERS[j % USERS.length]!));
+      }
+      const rotation = await refreshRotation(server, signedIn);
+      notePeak(server, rotation.run.peakRss);
+      row(6, `refreshToken, ${algorithm}`, server, rotation.run, undefined, "", {
+        errors: errorsOf(rotation.run.result) + rotation.failures,
+        firstError: rotation.firstError,
+        cpuMsPerRequest: round(rotation.cpuMsPerCall, 2),
+      });
+      await server.stop();
+    }
+
     // Targets (issue 10). Each is a ratio measured in this run, or a per-call cost.
     const find = (step: number, scenario: string) =>
       rows.find((r) => r.step === step && r.scenario.startsWith(scenario))!;
@@ -885,6 +989,12 @@ async function main(): Promise<void> {
         target: "userContent and adminContent ≥ 0.90× publicContent",
         measured: `${times(find(2, "userContent").ratio!)}, ${times(find(2, "adminContent").ratio!)}`,
         pass: find(2, "userContent").ratio! >= 0.9 && find(2, "adminContent").ratio! >= 0.9,
+      },
+      {
+        target:
+          "userContent and adminContent ≥ 0.90× publicContent with HS256, ES256 and RS256 tokens (issue 14)",
+        measured: authorizedRatios.map(times).join(", "),
+        pass: authorizedRatios.every((ratio) => ratio >= 0.9),
       },
       {
         target: "REVOKED_SESSION_CHECK=true cost on userContent (issue 13; no target)",
