@@ -252,7 +252,9 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
   describe("with REFRESH_REUSE_GRACE 0 (the strict rule of RFC 9700)", () => {
     let strict: TestServer | undefined;
     beforeAll(async () => {
-      strict = await startTestServer({ REFRESH_REUSE_GRACE: "0" });
+      // A clock that stands still: every replay lands in the millisecond of its rotation,
+      // which a grace of 0 must still count as reuse.
+      strict = await startTestServer({ REFRESH_REUSE_GRACE: "0" }, { clock: new ManualClock() });
     });
     afterAll(async () => {
       await strict?.close();

@@ -104,8 +104,12 @@ export class RefreshTokens {
     }
 
     const rotation = await refreshRotationCollection.findOne({ _id: presented.node });
+    // A grace of 0 is the strict rule: even a replay in the very millisecond of the rotation
+    // (two tabs refreshing at once) is reuse.
     const withinGrace =
-      rotation !== null && now - rotation.at.getTime() <= this.policy.reuseGraceSeconds * 1000;
+      rotation !== null &&
+      this.policy.reuseGraceSeconds > 0 &&
+      now - rotation.at.getTime() <= this.policy.reuseGraceSeconds * 1000;
     if (!withinGrace || !rotation) {
       await this.reuseDetected(session, "spent token presented again");
       throw new AuthenticationError("REFRESH_TOKEN_REUSED");
