@@ -31,14 +31,15 @@ const SERVER_SCRIPT = path.join(__dirname, "server-process.js");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
 
 const ROUNDS = 4;
-const SIZES = [1_000, 10_000, 100_000];
-const ROTATIONS = 1_000_000;
+/** SCALE_SIZES / SCALE_ROTATIONS / SCALE_BACKENDS: smaller runs while working on this file. */
+const SIZES = process.env.SCALE_SIZES?.split(",").map(Number) ?? [1_000, 10_000, 100_000];
+const ROTATIONS = Number(process.env.SCALE_ROTATIONS ?? 1_000_000);
 /** Requests in flight while measuring: a few clients at once, not a load test. */
 const CONCURRENCY = 4;
-const SAMPLES = { signin: 60, refresh: 120, signup: 40, mySessions: 30, revokeOthers: 10 };
+const SAMPLES = { signin: 40, refresh: 80, signup: 30, mySessions: 20, revokeOthers: 8 };
 const ADMIN_SAMPLES = 5;
 /** A measurement stops after this long even with fewer samples (a slow backend at size). */
-const MEASURE_CAP_MS = 40_000;
+const MEASURE_CAP_MS = 20_000;
 const SEED_BATCH = 1_000;
 /** ms per backend, seeding and measuring; the whole run stays under 15 minutes. */
 const BUDGET_MS: Record<Backend, number> = { sqlite: 7 * 60_000, postgres: 5 * 60_000 };
@@ -334,8 +335,56 @@ async function seedRotations(models: Models, count: number, sessionIds: Types.Ob
 // ---------------------------------------------------------------------------------------------
 // One backend
 
+/** Single operations by _id on user_activity (one document per account), straight to FerretDB. */
+const PRIMITIVES = [
+  "findOne",
+  "insertOne",
+  "replaceOne",
+  "upsert",
+  "updateOne",
+  "deleteOne",
+] as const;
+type Primitive = (typeof PRIMITIVES)[number];
+
+async function measurePrimitives(models: Models, size: number): Promise<Record<Primitive, Stats>> {
+  const c = models.userActivity;
+  const existing = (
+    await c
+      .find({}, { projection: { _id: 1 } })
+      .limit(40)
+      .toArray()
+  ).map((d) => d._id);
+  const fresh = Array.from({ length: 10 }, () => new Types.ObjectId());
+  const at = new Date();
+  const time = async (work: (i: number) => Promise<unknown>) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now();
+      await work(i);
+      samples.push(performance.now() - t);
+    }
+    return stats(samples);
+  };
+  const result = {
+    findOne: await time((i) => c.findOne({ _id: existing[i]! })),
+    insertOne: await time((i) => c.insertOne({ _id: fresh[i]!, lastSigninAt: at })),
+    replaceOne: await time((i) => c.replaceOne({ _id: existing[10 + i]! }, { lastSigninAt: at })),
+    upsert: await time((i) =>
+      c.replaceOne({ _id: existing[20 + i]! }, { lastSigninAt: at }, { upsert: true }),
+    ),
+    updateOne: await time((i) =>
+      c.updateOne({ _id: existing[30 + i]! }, { $set: { lastSigninAt: at } }),
+    ),
+    deleteOne: await time((i) => c.deleteOne({ _id: fresh[i]! })),
+  };
+  log(`${size} documents: ${JSON.stringify(result)}`);
+  return result;
+}
+
 interface SizeResult {
   accounts: number;
+  /** By _id on a collection of `accounts` documents. */
+  primitives: Record<Primitive, Stats>;
   seedSeconds: number;
   signin: Stats;
   refresh: Stats;
@@ -423,11 +472,12 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
     let seeded = 0;
     let seedMs = 0;
     let signups = 0;
+    let measuringMs = 60_000;
     for (const size of SIZES) {
       const docs = (size - seeded) * DOCS_PER_ACCOUNT;
       const rate = result.seedDocsPerSecond || 5_000;
-      // Seeding plus about a minute and a half of measuring must fit what is left.
-      const projectedMs = (docs / rate) * 1000 + 90_000;
+      // Seeding plus measuring (half as long again as at the size before) must fit what is left.
+      const projectedMs = (docs / rate) * 1000 + measuringMs * 1.5;
       if (result.sizes.length > 0 && projectedMs > remaining()) {
         const reason =
           `seeding ${docs.toLocaleString("en")} more documents at the measured ` +
@@ -445,6 +495,8 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
       result.seedDocsPerSecond = Math.round((seeded * DOCS_PER_ACCOUNT) / (seedMs / 1000));
       log(`${backend}: ${size} accounts seeded (${result.seedDocsPerSecond} documents/s)`);
       const pick = () => seedName(Math.floor(Math.random() * size));
+      const measuringStarted = Date.now();
+      const primitives = await measurePrimitives(models, size);
 
       const chains: Pair[] = [];
       const signinStats = await measure(SAMPLES.signin, async (_i, timed) => {
@@ -509,7 +561,8 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
       );
       const row: SizeResult = {
         accounts: size,
-        seedSeconds: round((Date.now() - seedStarted) / 1000),
+        seedSeconds: round((measuringStarted - seedStarted) / 1000),
+        primitives,
         signin: signinStats,
         refresh: refreshStats,
         signup: signupStats,
@@ -518,6 +571,7 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
         usersSearch,
         usersPage,
       };
+      measuringMs = Date.now() - measuringStarted;
       log(`${backend} @ ${size}: ${JSON.stringify(row)}`);
       result.sizes.push(row);
     }
@@ -630,6 +684,26 @@ function markdown(results: BackendResult[], seconds: number): string {
           : `${text} (${ratioText(value.p50, base[key].p50, JUDGED.has(key))})`;
       });
       lines.push(`| ${label} | ${cells.join(" | ")} |`);
+    }
+    if (base) {
+      lines.push(
+        "",
+        "Single operations by `_id` on a collection holding one document per account (`user_activity`), " +
+          "10 each, one at a time, p50 / p99 ms:",
+        "",
+      );
+      lines.push(`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`);
+      for (const op of PRIMITIVES) {
+        const cells = result.sizes.map((s, i) => {
+          const value = s.primitives[op];
+          const text = `${value.p50} / ${value.p99}`;
+          return i === 0
+            ? text
+            : `${text} (${ratioText(value.p50, base.primitives[op].p50, false)})`;
+        });
+        const label = op === "upsert" ? "replaceOne, upsert" : op;
+        lines.push(`| ${label} | ${cells.join(" | ")} |`);
+      }
     }
     if (result.rotations && base) {
       const r = result.rotations;
