@@ -109,7 +109,7 @@ describe("the server on FerretDB over PostgreSQL (EMBEDDED_DB_BACKEND=postgres)"
     expectError(
       await api.execute(RefreshTokenDocument, { refreshToken: rotated.refreshToken }),
       "UNAUTHENTICATED",
-      "REFRESH_TOKEN_REUSED",
+      "REFRESH_TOKEN_INVALID",
     );
 
     // The other session still works until it signs out.
