@@ -474,6 +474,19 @@ describe("GraphQL operation limits", () => {
       await expectStillServing(ctx.server);
     });
 
+    it("lets clients still sending a body too large read the 413, not a reset connection", async () => {
+      // Bodies of several times the limit: the answer is ready long before the client is done.
+      const body = JSON.stringify({
+        query: "query ($pad: String) { publicContent }",
+        variables: { pad: "x".repeat(800 * 1024) },
+      });
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => send(ctx.server, body).then((r) => r.status, String)),
+      );
+      expect(answers).toEqual(Array.from({ length: 20 }, () => 413));
+      await expectStillServing(ctx.server);
+    });
+
     it("answers malformed JSON with 400 and a JSON BAD_REQUEST, not an HTML page", async () => {
       const response = await send(ctx.server, '{"query": "{ publicContent }"');
       expect(response.status).toBe(400);

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { unwrapResolverError } from "@apollo/server/errors";
-import { STATUS_CODES } from "node:http";
+import { STATUS_CODES, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
@@ -148,14 +148,50 @@ function statusOf(error: FastifyError): number {
   return 500;
 }
 
+/** How much of a refused body is read and thrown away before answering, at most. */
+const DISCARD_MAX_BYTES = 4 * 1024 * 1024;
+const DISCARD_MAX_MS = 1000;
+
+/**
+ * Reads and drops the rest of a body refused as too large (bounded in bytes and time), so that
+ * the client has sent it when the 413 goes out and the connection closes. A socket closed with
+ * unread data in it is reset by the kernel, and the client sees ECONNRESET instead of our answer
+ * (nginx's "lingering close" does the same).
+ */
+function discardRest(body: IncomingMessage, maxBytes: number, maxMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const finish = () => {
+      clearTimeout(timer);
+      body.off("data", count).off("end", finish).off("error", finish).off("close", finish);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) finish();
+    };
+    const timer = setTimeout(finish, maxMs);
+    body.on("data", count).once("end", finish).once("error", finish).once("close", finish);
+    body.resume();
+  });
+}
+
 /**
  * Errors fastify raises outside Apollo (bodies too large or not JSON, bad encodings, ...)
  * answered as GraphQL clients expect: JSON, a BAD_REQUEST code, never a stack trace.
  */
 export const jsonErrorHandler =
   (bodyLimitBytes: number, logger: Logger) =>
-  (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+  async (
+    error: FastifyError,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply> => {
     const status = statusOf(error);
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" && !request.raw.complete) {
+      await discardRest(request.raw, DISCARD_MAX_BYTES, DISCARD_MAX_MS);
+      reply.header("connection", "close");
+    }
     const message =
       error.code === "FST_ERR_CTP_BODY_TOO_LARGE"
         ? `Request body is larger than ${bodyLimitBytes} bytes.`
