@@ -10,13 +10,16 @@ export interface ServerSpec {
   readonly passwordWorkers: number;
 }
 
-export type ToServer = { type: "peak-rss"; reset: boolean } | { type: "cpu" } | { type: "stop" };
+export type ToServer =
+  { type: "peak-rss"; reset: boolean } | { type: "cpu" } | { type: "memory" } | { type: "stop" };
 
 export type FromServer =
   | { type: "ready"; url: string }
   | { type: "peak-rss"; bytes: number }
   /** process.cpuUsage(), user + system, in microseconds since the process started. */
   | { type: "cpu"; micros: number }
+  /** Where the RSS is: process.memoryUsage() and V8's heap spaces, in MB. */
+  | { type: "memory"; usage: Record<string, number>; heapSpaces: Record<string, number> }
   | { type: "failed"; message: string };
 
 /** The bare node:http limit answers every request with the body Apollo gives publicContent. */

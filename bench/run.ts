@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -35,6 +35,14 @@ const ROOT = path.resolve(__dirname, "../../..");
 const DIST = path.join(ROOT, "dist");
 const SERVER_SCRIPT = path.join(__dirname, "server-process.js");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
+
+/** The node flags `npm start` runs the server with (package.json, config.serverNodeFlags). */
+const SERVER_NODE_FLAGS =
+  (
+    JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+      config?: { serverNodeFlags?: string[] };
+    }
+  ).config?.serverNodeFlags ?? [];
 
 const CONNECTIONS = 20;
 const SECONDS = 8;
@@ -103,6 +111,8 @@ class ServerProcess {
   static start(name: string, spec: ServerSpec): Promise<ServerProcess> {
     const child = fork(SERVER_SCRIPT, [], {
       env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
+      // What `npm start` gives the server (scripts/start.mjs), so RSS is the default's.
+      execArgv: spec.mode === "apollo" ? SERVER_NODE_FLAGS : [],
       // stdout carries the server's per-request JSON log: written, as in production, and dropped.
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
@@ -121,6 +131,12 @@ class ServerProcess {
   async peakRss(reset: boolean): Promise<number> {
     const answer = await this.ask({ type: "peak-rss", reset }, "peak-rss");
     return answer.bytes;
+  }
+
+  /** Where the server's memory is right now: RSS, heap, and each V8 heap space's size. */
+  async memory(): Promise<{ usage: Record<string, number>; heapSpaces: Record<string, number> }> {
+    const { usage, heapSpaces } = await this.ask({ type: "memory" }, "memory");
+    return { usage, heapSpaces };
   }
 
   /** CPU time the server process has used so far (user + system), in milliseconds. */
@@ -282,15 +298,19 @@ const { aggregateResult } = autocannon as unknown as {
  */
 async function measureInTurns(
   loads: { server: ServerProcess; options: autocannon.Options }[],
-): Promise<{ result: autocannon.Result; peakRss: number }[]> {
+): Promise<{ result: autocannon.Result; peakRss: number; cpuMsPerRequest: number }[]> {
   const servers = [...new Set(loads.map((load) => load.server))];
   for (const load of loads) await autocannon({ ...load.options, duration: WARMUP_SECONDS });
   for (const server of servers) await server.peakRss(true);
   const parts: PartialResult[][] = loads.map(() => []);
+  // CPU time per request is what other work on the machine distorts least.
+  const cpuMs = loads.map(() => 0);
   for (let turn = 0; turn < TURNS; turn++) {
     for (const [i, load] of loads.entries()) {
       const options = { ...load.options, duration: SECONDS / TURNS, skipAggregateResult: true };
+      const cpuBefore = await load.server.cpuMs();
       parts[i]!.push((await autocannon(options)) as unknown as PartialResult);
+      cpuMs[i]! += (await load.server.cpuMs()) - cpuBefore;
     }
   }
   const peaks = new Map<ServerProcess, number>();
@@ -300,7 +320,11 @@ async function measureInTurns(
     const completed = parts[i]!.reduce((sum, part) => sum + part.totalCompletedRequests, 0);
     const seconds = parts[i]!.reduce((sum, part) => sum + part.duration, 0);
     result.requests.average = completed / seconds;
-    return { result, peakRss: peaks.get(load.server)! };
+    return {
+      result,
+      peakRss: peaks.get(load.server)!,
+      cpuMsPerRequest: cpuMs[i]! / Math.max(1, completed),
+    };
   });
 }
 
@@ -653,6 +677,8 @@ async function main(): Promise<void> {
           ),
         },
       ]);
+    // Where its memory is after the read rows: the RSS target's explanation.
+    const memoryAfterReads = await apollo.memory();
     for (const server of [bare, bareApollo, withMetrics, withSessionCheck]) await server.stop();
     const bareRate = bareRun!.result.requests.average;
     const bareApolloRate = bareApolloRun!.result.requests.average;
@@ -668,7 +694,7 @@ async function main(): Promise<void> {
       step: number,
       scenario: string,
       server: ServerProcess,
-      run: { result: autocannon.Result; peakRss: number },
+      run: { result: autocannon.Result; peakRss: number; cpuMsPerRequest?: number },
       ratio: number | undefined,
       ratioOf: string,
       overrides: Partial<Row> = {},
@@ -688,6 +714,8 @@ async function main(): Promise<void> {
         peakRssMB: mb(run.peakRss),
         ratio: ratio === undefined ? undefined : round(ratio, 2),
         ratioOf,
+        cpuMsPerRequest:
+          run.cpuMsPerRequest === undefined ? undefined : round(run.cpuMsPerRequest, 3),
         ...overrides,
       };
       rows.push(added);
@@ -856,10 +884,7 @@ async function main(): Promise<void> {
     const withWorkers = await probeDuringStorm(apollo);
     await apollo.stop();
 
-    const mainThread = await ServerProcess.start(
-      "apollo, hashing on the main thread",
-      apolloSpec(0),
-    );
+    const mainThread = await ServerProcess.start("ours, hashing on the main thread", apolloSpec(0));
     servers.push(mainThread);
     await probeDuringStorm(mainThread);
     await mainThread.stop();
@@ -1061,6 +1086,7 @@ async function main(): Promise<void> {
       peakRssMBByServer: Object.fromEntries([...peaks].map(([name, bytes]) => [name, mb(bytes)])),
       wallSeconds: Math.round((Date.now() - started) / 1000),
       loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0, 2),
+      memoryAfterReads,
     };
     await writeResults(report);
     log("");
@@ -1091,6 +1117,7 @@ interface Report {
   targets: Target[];
   wallSeconds: number;
   loadAverage1mAtEnd: number;
+  memoryAfterReads: { usage: Record<string, number>; heapSpaces: Record<string, number> };
 }
 
 function markdown(report: Report): string {
@@ -1132,6 +1159,8 @@ function markdown(report: Report): string {
       )
       .map((line) => `| ${line} |`),
     "",
+    memoryLine(report.memoryAfterReads),
+    "",
     "| target | measured | result |",
     "|---|---|---|",
     ...report.targets.map(
@@ -1141,6 +1170,18 @@ function markdown(report: Report): string {
     "",
   ];
   return lines.join("\n");
+}
+
+function memoryLine({ usage, heapSpaces }: Report["memoryAfterReads"]): string {
+  const spaces = Object.entries(heapSpaces)
+    .filter(([, size]) => size >= 0.5)
+    .map(([name, size]) => `${name.replace(/_space$/, "").replace(/_/g, " ")} ${size}`)
+    .join(", ");
+  return (
+    `Our server's memory right after the read rows (MB): RSS ${usage.rss}, of which the V8 heap ` +
+    `${usage.heapTotal} (${usage.heapUsed} used; ${spaces}), external ${usage.external} ` +
+    `(array buffers ${usage.arrayBuffers}); the rest is node, the hashing threads and native.`
+  );
 }
 
 async function writeResults(report: Report): Promise<void> {

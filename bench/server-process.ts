@@ -2,6 +2,7 @@ import "reflect-metadata";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import v8 from "node:v8";
 import type * as ConfigModule from "../src/config";
 import type * as ConnectionModule from "../src/db/connection";
 import type * as LoggerModule from "../src/logger";
@@ -104,6 +105,15 @@ async function main(): Promise<void> {
   process.on("message", (message: ToServer) => {
     if (message.type === "peak-rss") {
       send({ type: "peak-rss", bytes: rss.read(message.reset) });
+    } else if (message.type === "memory") {
+      const mb = (bytes: number) => Math.round(bytes / 1024 / 102.4) / 10;
+      const usage = Object.fromEntries(
+        Object.entries(process.memoryUsage()).map(([name, bytes]) => [name, mb(bytes)]),
+      );
+      const heapSpaces = Object.fromEntries(
+        v8.getHeapSpaceStatistics().map((space) => [space.space_name, mb(space.space_size)]),
+      );
+      send({ type: "memory", usage, heapSpaces });
     } else if (message.type === "cpu") {
       const { user, system } = process.cpuUsage();
       send({ type: "cpu", micros: user + system });

@@ -107,6 +107,34 @@ describe("configuration from the environment", () => {
     ).toMatchObject({ introspection: true, ide: true });
   });
 
+  it("serves metrics outside production, and in production only when asked or given a port", () => {
+    const production = {
+      NODE_ENV: "production",
+      JWT_SECRET: "x".repeat(32),
+      MONGODB_URI: "mongodb://127.0.0.1:27017/auth",
+      EMAIL_ENABLED: "false",
+    };
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, port: undefined });
+    expect(loadConfig(production).metrics).toEqual({ enabled: false, port: undefined });
+    expect(loadConfig({ ...production, METRICS_ENABLED: "true" }).metrics).toEqual({
+      enabled: true,
+      port: undefined,
+    });
+    expect(loadConfig({ ...production, METRICS_PORT: "9464" }).metrics).toEqual({
+      enabled: true,
+      port: 9464,
+    });
+    expect(problemsOf({ METRICS_PORT: "9464", METRICS_ENABLED: "false" })).toEqual([
+      "METRICS_PORT serves the metrics: it cannot be set with METRICS_ENABLED=false",
+    ]);
+    expect(problemsOf({ PORT: "9464", METRICS_PORT: "9464" })).toEqual([
+      "METRICS_PORT must differ from PORT (unset it to serve /metrics on PORT)",
+    ]);
+    expect(problemsOf({ METRICS_PORT: "70000" })).toEqual([
+      "METRICS_PORT must be between 0 and 65535",
+    ]);
+  });
+
   it("bounds how long a client may take to send a request: 10 s for headers, 30 s in all", () => {
     expect(loadConfig({}).httpTimeouts).toEqual({
       headersSeconds: 10,

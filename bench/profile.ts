@@ -1,0 +1,251 @@
+import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import type * as ConnectionModule from "../src/db/connection";
+import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
+import type { FromServer, ServerSpec, ToServer } from "./protocol";
+
+/**
+ * `node dist/bench/bench/profile.js <publicContent|refresh> [seconds] [--node-flag ...]
+ * [VAR=value ...]`: one server process as the bench runs it (production settings), given node
+ * flags and settings, loaded with one scenario; prints its throughput, CPU per request and
+ * peak RSS. With `--cpu-prof` among the flags it also prints the functions with the most self
+ * time and the share of each package. What README's Performance section quotes for a missed
+ * target comes from here.
+ */
+
+const ROOT = path.resolve(__dirname, "../../..");
+const DIST = path.join(ROOT, "dist");
+const CONNECTIONS = 20;
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const post = async (url: string, body: unknown) => {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return (await response.json()) as { data?: Record<string, Record<string, string>> };
+};
+
+/** Where a function lives: a package, node's internals, our code, or V8 itself. */
+function ownerOf(url: string): string {
+  if (url === "") return "(V8: GC, native, idle)";
+  if (url.startsWith("node:")) return "node core";
+  const modules = url.lastIndexOf("node_modules/");
+  if (modules >= 0) {
+    const rest = url.slice(modules + "node_modules/".length).split("/");
+    return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  if (url.includes("/dist/")) return "this server (dist/)";
+  return url;
+}
+
+/** Only the samples of the last `seconds` before the end: the load, not the start-up. */
+function summarize(profile: CpuProfile, seconds: number): string {
+  const hits = new Map<number, number>();
+  const from = profile.endTime - seconds * 1e6 - 500_000;
+  let time = profile.startTime;
+  let total = 0;
+  for (const [i, id] of profile.samples.entries()) {
+    time += profile.timeDeltas[i] ?? 0;
+    if (time < from) continue;
+    hits.set(id, (hits.get(id) ?? 0) + 1);
+    total += 1;
+  }
+  const byFunction = new Map<string, number>();
+  const byOwner = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const count = hits.get(node.id) ?? 0;
+    if (count === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where =
+      url === ""
+        ? ""
+        : ` ${url.replace(/^.*node_modules\//, "").replace(ROOT, ".")}:${lineNumber + 1}`;
+    const key = `${functionName || "(anonymous)"}${where}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + count);
+    const owner = ownerOf(url);
+    byOwner.set(owner, (byOwner.get(owner) ?? 0) + count);
+  }
+  const pct = (count: number) => `${((100 * count) / total).toFixed(1)}%`;
+  const top = (map: Map<string, number>, n: number) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return [
+    `${total} samples over the last ${seconds} s of load`,
+    "",
+    "| self time | where |",
+    "|---|---|",
+    ...top(byOwner, 12).map(([owner, count]) => `| ${pct(count)} | ${owner} |`),
+    "",
+    "| self time | function |",
+    "|---|---|",
+    ...top(byFunction, 20).map(([fn, count]) => `| ${pct(count)} | \`${fn}\` |`),
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const [scenario = "publicContent", secondsText = "10", ...rest] = process.argv.slice(2);
+  const seconds = Number(secondsText);
+  const nodeFlags = rest.filter((arg) => arg.startsWith("--"));
+  const settings = rest.filter((arg) => !arg.startsWith("--"));
+  const extraEnv = Object.fromEntries(settings.map((s) => s.split("=", 2) as [string, string]));
+  const cpuProfile = nodeFlags.includes("--cpu-prof");
+  const { startEmbeddedDatabase } = (await import(
+    path.join(DIST, "db/embedded-database.js")
+  )) as typeof EmbeddedDatabaseModule;
+  const { withDatabaseName } = (await import(
+    path.join(DIST, "db/connection.js")
+  )) as typeof ConnectionModule;
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-profile-"));
+  const profileDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-cpuprofile-"));
+  const database = await startEmbeddedDatabase({ dataDir, log: () => undefined });
+  try {
+    const spec: ServerSpec = {
+      mode: "apollo",
+      distDir: DIST,
+      passwordWorkers: os.availableParallelism(),
+      env: {
+        NODE_ENV: "production",
+        EMAIL_ENABLED: "false",
+        HOST: "127.0.0.1",
+        PORT: "0",
+        MONGODB_URI: withDatabaseName(database.uri, "profile"),
+        JWT_SECRET: randomBytes(48).toString("base64url"),
+        BCRYPT_ROUNDS: "10",
+        LOG_LEVEL: "info",
+        ...extraEnv,
+      },
+    };
+    const child = fork(path.join(__dirname, "server-process.js"), [], {
+      env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
+      execArgv: cpuProfile ? [...nodeFlags, `--cpu-prof-dir=${profileDir}`] : nodeFlags,
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once("message", (message: FromServer) =>
+        message.type === "ready"
+          ? resolve(message.url)
+          : reject(new Error(JSON.stringify(message))),
+      );
+    });
+
+    let options: autocannon.Options;
+    /** Answers without a new token (refresh): a spent or missing one. */
+    let failed = 0;
+    if (scenario === "refresh") {
+      const available: string[] = [];
+      for (let i = 0; i < CONNECTIONS + 10; i++) {
+        const input = {
+          username: `p_${i}`,
+          email: `p_${i}@example.com`,
+          password: `pw-profile-${i}`,
+        };
+        await post(url, {
+          query: "mutation($i: SignupInput!) { signup(input: $i) { id } }",
+          variables: { i: input },
+        });
+        const answer = await post(url, {
+          query: "mutation($i: SigninInput!) { signin(input: $i) { refreshToken } }",
+          variables: { i: { username: input.username, password: input.password } },
+        });
+        available.push(answer.data!.signin!.refreshToken!);
+      }
+      options = {
+        url,
+        method: "POST",
+        connections: CONNECTIONS,
+        duration: seconds,
+        headers: { "content-type": "application/json" },
+        requests: [
+          {
+            setupRequest: (request) => ({
+              ...request,
+              body: JSON.stringify({
+                query:
+                  "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }",
+                variables: { t: available.shift() ?? "none-left" },
+              }),
+            }),
+            onResponse: (_status, body) => {
+              const token = (
+                JSON.parse(body) as { data?: { refreshToken?: { refreshToken: string } } }
+              ).data?.refreshToken?.refreshToken;
+              if (token) available.push(token);
+              else failed += 1;
+            },
+          },
+        ],
+      };
+    } else {
+      options = {
+        url,
+        method: "POST",
+        connections: CONNECTIONS,
+        duration: seconds,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "query PublicContent { publicContent }" }),
+      };
+    }
+    const ask = <T extends FromServer["type"]>(message: ToServer, type: T) =>
+      new Promise<Extract<FromServer, { type: T }>>((resolve) => {
+        const onMessage = (reply: FromServer) => {
+          if (reply.type !== type) return;
+          child.off("message", onMessage);
+          resolve(reply as Extract<FromServer, { type: T }>);
+        };
+        child.on("message", onMessage);
+        child.send(message);
+      });
+    // A second of warm-up (JIT) first, as the bench does; not for refresh, where the requests
+    // in flight when it ends would spend their sessions.
+    if (scenario !== "refresh") await autocannon({ ...options, duration: 1 });
+    await ask({ type: "peak-rss", reset: true }, "peak-rss");
+    const cpuBefore = (await ask({ type: "cpu" }, "cpu")).micros;
+    const result = await autocannon(options);
+    const cpuMs = ((await ask({ type: "cpu" }, "cpu")).micros - cpuBefore) / 1000;
+    const peak = (await ask({ type: "peak-rss", reset: false }, "peak-rss")).bytes;
+    process.stdout.write(
+      `${scenario} ${[...nodeFlags, ...settings].join(" ")}: ${result.requests.average} req/s, ` +
+        `${(cpuMs / Math.max(1, result.requests.total)).toFixed(3)} ms CPU per request, ` +
+        `peak RSS ${(peak / 1024 / 1024).toFixed(1)} MB, ` +
+        `${result.non2xx + result.errors + failed} errors, load average ${os.loadavg()[0]!.toFixed(1)}\n`,
+    );
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.send({ type: "stop" } satisfies ToServer);
+    await exited;
+    if (!cpuProfile) return;
+    // One file per thread; the main thread's has thread id 0 (the hashing threads have their own).
+    const file = (await fs.readdir(profileDir)).find((name) => name.includes(`.${child.pid}.0.`));
+    if (!file) throw new Error("no profile written");
+    const profile = JSON.parse(
+      await fs.readFile(path.join(profileDir, file), "utf8"),
+    ) as CpuProfile;
+    process.stdout.write(
+      `${summarize(profile, seconds)}\n(profile: ${path.join(profileDir, file)})\n`,
+    );
+  } finally {
+    await database.stop().catch(() => undefined);
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
