@@ -58,11 +58,10 @@ describe("the server on FerretDB over PostgreSQL (EMBEDDED_DB_BACKEND=postgres)"
     return server;
   };
 
-  it("says which database it runs on, without the URL's credentials", () => {
-    expect(running().messages()).toContain(
-      running()
-        .messages()
-        .find((m) => /^Embedded FerretDB .* \(PostgreSQL\) listening on mongodb:\/\//.test(m)),
+  it("says which database it runs on, and never logs the PostgreSQL URL", () => {
+    const messages = running().messages();
+    expect(messages.some((m) => /^Embedded FerretDB .* \(PostgreSQL\) listening on /.test(m))).toBe(
+      true,
     );
     expect(running().lines.join("\n")).not.toContain(cluster!.url);
   });
