@@ -29,6 +29,13 @@ export interface UserPage {
   readonly totalCount: number;
 }
 
+/**
+ * A listing's time limit, above the 3 s every request-path operation gets: on FerretDB's
+ * backends the filter and the count scan every account (bench:scale: over 3 s at 10,000), and
+ * an administrator's page may wait where a signin may not.
+ */
+const LISTING_TIMEOUT_MS = 30_000;
+
 /** Cursors are opaque to clients: the base64url of the last account id of a page. */
 function cursorOf(id: Types.ObjectId): string {
   return Buffer.from(id.toHexString(), "utf8").toString("base64url");
@@ -87,11 +94,11 @@ export class AdminService {
       : filter;
     const [found, totalCount] = await Promise.all([
       userCollection
-        .find(page, { projection: { passwordHash: 0, v: 0 } })
+        .find(page, { projection: { passwordHash: 0, v: 0 }, timeoutMS: LISTING_TIMEOUT_MS })
         .sort({ _id: 1 })
         .limit(query.first + 1)
         .toArray(),
-      userCollection.countDocuments(filter),
+      userCollection.countDocuments(filter, { timeoutMS: LISTING_TIMEOUT_MS }),
     ]);
     const nodes = found.slice(0, query.first) as unknown as UserRecord[];
     const edges = nodes.map((node) => ({ cursor: cursorOf(node._id), node }));
