@@ -727,6 +727,29 @@ async function main(): Promise<void> {
       );
       return added;
     };
+    /** A signin storm's row: its rate as a share of the bcrypt ceiling measured just before. */
+    const stormRow = (
+      step: number,
+      scenario: string,
+      server: ServerProcess,
+      storm: Awaited<ReturnType<typeof signinStorm>>,
+      peakRss: number,
+      ceiling: Report["bcrypt"][number],
+    ): Row =>
+      row(
+        step,
+        scenario,
+        server,
+        { result: storm.result, peakRss },
+        storm.perSecond / ceiling.perSecond,
+        ceilingText(ceiling),
+        {
+          seconds: STORM_SECONDS,
+          reqPerSec: round(storm.perSecond, 2),
+          errors: errorsOf(storm.result) + storm.failed,
+          firstError: storm.firstError,
+        },
+      );
 
     row(1, "bare node:http, fixed JSON body", bare, bareRun!, 1, "itself (the limit)");
     row(
@@ -783,20 +806,7 @@ async function main(): Promise<void> {
     await drained(signinCeiling.compareMs);
     const stormRss = await apollo.peakRss(false);
     notePeak(apollo, stormRss);
-    row(
-      3,
-      `signin (bcrypt cost ${ROUNDS})`,
-      apollo,
-      { result: storm.result, peakRss: stormRss },
-      storm.perSecond / signinCeiling.perSecond,
-      ceilingText(signinCeiling),
-      {
-        seconds: STORM_SECONDS,
-        reqPerSec: round(storm.perSecond, 2),
-        errors: errorsOf(storm.result) + storm.failed,
-        firstError: storm.firstError,
-      },
-    );
+    stormRow(3, `signin (bcrypt cost ${ROUNDS})`, apollo, storm, stormRss, signinCeiling);
 
     // 4. Refresh rotation (see refreshRotation), with spare sessions.
     for (let i = 0; sessions.length < CONNECTIONS + 10; i++) {
@@ -864,20 +874,7 @@ async function main(): Promise<void> {
           : "idle p99 (×, lower is better)",
         { rate: PROBE_RATE },
       );
-      row(
-        5,
-        "↳ the signin storm itself",
-        server,
-        { result: stormDone.result, peakRss },
-        stormDone.perSecond / ceiling.perSecond,
-        ceilingText(ceiling),
-        {
-          seconds: STORM_SECONDS,
-          reqPerSec: round(stormDone.perSecond, 2),
-          errors: errorsOf(stormDone.result) + stormDone.failed,
-          firstError: stormDone.firstError,
-        },
-      );
+      stormRow(5, "↳ the signin storm itself", server, stormDone, peakRss, ceiling);
       return probe;
     };
 
@@ -954,22 +951,12 @@ async function main(): Promise<void> {
       }
       const ceiling = await measureCeiling(`signin with ${algorithm}`);
       const signedIn: Tokens[] = [];
+      await server.peakRss(true);
       const storm = await signinStorm(server, STORM_SECONDS, signedIn);
       await drained(ceiling.compareMs);
-      row(
-        6,
-        `signin, ${algorithm}`,
-        server,
-        { result: storm.result, peakRss: await server.peakRss(false) },
-        storm.perSecond / ceiling.perSecond,
-        ceilingText(ceiling),
-        {
-          seconds: STORM_SECONDS,
-          reqPerSec: round(storm.perSecond, 2),
-          errors: errorsOf(storm.result) + storm.failed,
-          firstError: storm.firstError,
-        },
-      );
+      const stormPeak = await server.peakRss(false);
+      notePeak(server, stormPeak);
+      stormRow(6, `signin, ${algorithm}`, server, storm, stormPeak, ceiling);
       for (let j = 0; signedIn.length < CONNECTIONS + 10; j++) {
         signedIn.push(await signin(server.url, USERS[j % USERS.length]!));
       }
