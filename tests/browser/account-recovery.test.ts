@@ -2,6 +2,7 @@ import type { Locator, Page } from "playwright-core";
 import { RefreshTokenDocument } from "../generated/graphql";
 import { expectError, newAccount, signin, useTestServer } from "../setup/kit";
 import { artifactPath, useBrowserContext, watchPageErrors } from "./browser";
+import { submitSignin } from "./example-app-kit";
 
 type Account = ReturnType<typeof newAccount>;
 
@@ -37,13 +38,6 @@ describe("account recovery in the example app, mail read at /dev/mail", () => {
     await page.getByText(`Account ${account.username} created. We sent a link`).waitFor();
   }
 
-  async function signIn(page: Page, username: string, password: string) {
-    const form = page.getByRole("form", { name: "Sign in" });
-    await form.getByLabel("Username or email").fill(username);
-    await form.getByLabel("Password").fill(password);
-    await form.getByRole("button", { name: "Sign in" }).click();
-  }
-
   it("signup → verification mail → link → verified; forgot password → mail → reset → new password only, other sessions ended; change password", async () => {
     const { server } = ctx;
     const page = await browsing.context.newPage();
@@ -52,7 +46,7 @@ describe("account recovery in the example app, mail read at /dev/mail", () => {
 
     await page.goto(`${server.origin}/app/`);
     await signUp(page, account);
-    await signIn(page, account.username, account.password);
+    await submitSignin(page, account.username, account.password);
     await page.getByTestId("username").getByText(account.username).waitFor();
     const banner = page.getByRole("complementary", { name: "Email verification" });
     await banner.getByText("is not verified yet").waitFor();
@@ -90,9 +84,9 @@ describe("account recovery in the example app, mail read at /dev/mail", () => {
     await page.getByText("Your password was changed and every session signed out.").waitFor();
 
     await page.getByRole("link", { name: "Back to the app" }).click();
-    await signIn(page, account.username, account.password);
+    await submitSignin(page, account.username, account.password);
     await page.getByText("Sign-in failed: UNAUTHENTICATED (INVALID_CREDENTIALS)").waitFor();
-    await signIn(page, account.username, newPassword);
+    await submitSignin(page, account.username, newPassword);
     await page.getByTestId("username").getByText(account.username).waitFor();
     expectError(
       await server.execute(RefreshTokenDocument, { refreshToken: elsewhere.refreshToken }),

@@ -3,6 +3,7 @@ import { RefreshTokenDocument } from "../generated/graphql";
 import { ManualClock } from "../setup/clock";
 import { newAccount, useTestServer } from "../setup/kit";
 import { artifactPath, watchPageErrors, useBrowserContext, type PageGlobals } from "./browser";
+import { signIn } from "./example-app-kit";
 
 /** The server's clock is moved past it: the app only ever learns of expiry from the server. */
 const ACCESS_TOKEN_TTL_SECONDS = 60;
@@ -82,14 +83,6 @@ const signUp = async (page: Page, account: ReturnType<typeof newAccount>) => {
   await page.getByText(`Account ${account.username} created`).waitFor();
 };
 
-const signIn = async (page: Page, account: ReturnType<typeof newAccount>) => {
-  const form = page.getByRole("form", { name: "Sign in" });
-  await form.getByLabel("Username or email").fill(account.username);
-  await form.getByLabel("Password").fill(account.password);
-  await form.getByRole("button", { name: "Sign in" }).click();
-  await page.getByTestId("username").getByText(account.username).waitFor();
-};
-
 describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", () => {
   const clock = new ManualClock();
   const ctx = useTestServer(
@@ -129,7 +122,7 @@ describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", 
     });
 
     await signUp(page, account);
-    await signIn(page, account);
+    await signIn(page, account.username, account.password);
     const signedInContent = {
       publicContent: "Public Content.",
       userContent: "User Content.",
@@ -195,7 +188,7 @@ describe("the example app at /app/ (Apollo Client, refresh token in a cookie)", 
 
     await page.goto(`${server.origin}/app/`);
     await signUp(page, account);
-    await signIn(page, account);
+    await signIn(page, account.username, account.password);
     expect((await readContent(page)).userContent).toBe("User Content.");
 
     // Someone else spends the refresh token first (a stolen cookie): once the reuse grace has
