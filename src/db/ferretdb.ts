@@ -1,11 +1,17 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { constants as fsConstants, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { claimDataDir } from "./data-dir-claim";
-import { isRunning, parentDeathSignalPrefix, startTimeOf } from "./processes";
+import {
+  findOnPath,
+  isExecutable,
+  isRunning,
+  parentDeathSignalPrefix,
+  startTimeOf,
+} from "./processes";
 
 const execFileAsync = promisify(execFile);
 
@@ -32,22 +38,6 @@ export interface RunningDatabase {
 export function ferretdbCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
   return path.join(base, "graphql-jwt-auth", `ferretdb-${FERRETDB_VERSION}`);
-}
-
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    await fs.access(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function findOnPath(command: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (dir && (await isExecutable(path.join(dir, command)))) return path.join(dir, command);
-  }
-  return undefined;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { constants as fsConstants, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { freePort, type Log } from "./ferretdb";
+import { findOnPath, isExecutable } from "./processes";
 
 const execFileAsync = promisify(execFile);
 
@@ -36,15 +37,6 @@ export class PostgresNotInstalledError extends Error {
   }
 }
 
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    await fs.access(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The folder holding initdb and postgres: PATH first, then Debian's versioned folders
  * (/usr/lib/postgresql/<version>/bin, newest first), which Debian keeps off PATH.
@@ -62,13 +54,6 @@ export async function locatePostgresBin(): Promise<string | undefined> {
   for (const version of versions.sort((a, b) => Number(b) - Number(a))) {
     const dir = path.join("/usr/lib/postgresql", version, "bin");
     if (await isExecutable(path.join(dir, "initdb"))) return dir;
-  }
-  return undefined;
-}
-
-async function findOnPath(command: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (dir && (await isExecutable(path.join(dir, command)))) return path.join(dir, command);
   }
   return undefined;
 }

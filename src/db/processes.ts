@@ -91,16 +91,20 @@ export async function stopProcess(pid: number, graceMs = 5_000): Promise<void> {
   if (!(await waitGone(5_000))) throw new Error(`process ${pid} did not stop after SIGKILL`);
 }
 
-async function findOnPath(command: string): Promise<string | undefined> {
+/** Whether this process may run `file`. */
+export async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await fs.access(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first executable `command` on PATH, as a shell would find it. */
+export async function findOnPath(command: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, command);
-    try {
-      await fs.access(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here.
-    }
+    if (dir && (await isExecutable(path.join(dir, command)))) return path.join(dir, command);
   }
   return undefined;
 }
