@@ -18,6 +18,25 @@ const execFileAsync = promisify(execFile);
 export const FERRETDB_VERSION = "v1.24.2";
 const FERRETDB_MODULE = "github.com/FerretDB/FerretDB";
 
+/**
+ * The one change we make to FerretDB's source before building it. Its SQLite backend filters
+ * by `_id` with `_ferretdb_sjson->'$._id'`, but the unique `_id` index it creates is on
+ * `_ferretdb_sjson->"_id"`. SQLite matches index expressions by their text, so every find,
+ * update, replace and delete by `_id` scanned the whole table: a replace took 7 ms at 1,000
+ * documents and 55 ms at 10,000. `->'_id'` is the same path in SQLite's JSON operators and is
+ * the index's expression, so those become index lookups. Data files are unchanged.
+ */
+export const FERRETDB_SOURCE_PATCHES = [
+  {
+    file: "internal/backends/sqlite/metadata/metadata.go",
+    from: `IDColumn = DefaultColumn + "->'$._id'"`,
+    to: `IDColumn = DefaultColumn + "->'_id'"`,
+  },
+] as const;
+
+/** Names our build apart from a stock FerretDB and from our builds before the patch. */
+const BUILD_NAME = `${FERRETDB_VERSION}-sqlite-id-index`;
+
 export type Log = (message: string) => void;
 
 /** The build takes minutes: a line at least this often says it is still going. */
@@ -37,7 +56,7 @@ export interface RunningDatabase {
 /** Outside the checkout, so every clone and every CI run on this machine share one build. */
 export function ferretdbCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
-  return path.join(base, "graphql-jwt-auth", `ferretdb-${FERRETDB_VERSION}`);
+  return path.join(base, "graphql-jwt-auth", `ferretdb-${BUILD_NAME}`);
 }
 
 /**
@@ -209,6 +228,7 @@ async function buildFerretdb(go: string, target: string, log: Log): Promise<void
     await fs.chmod(path.join(source, "build"), 0o755);
     await fs.chmod(versionDir, 0o755);
     await fs.writeFile(path.join(versionDir, "version.txt"), `${FERRETDB_VERSION}\n`);
+    await applySourcePatches(source);
 
     await buildStep("2/3 download its dependencies", [go, "list", "-deps", "./cmd/ferretdb"], {
       ...step,
@@ -233,6 +253,19 @@ async function buildFerretdb(go: string, target: string, log: Log): Promise<void
     );
   } finally {
     await removeBuildDir(work);
+  }
+}
+
+async function applySourcePatches(source: string): Promise<void> {
+  for (const patch of FERRETDB_SOURCE_PATCHES) {
+    const file = path.join(source, patch.file);
+    const text = await fs.readFile(file, "utf8");
+    // Exactly once: a source that changed under us must fail the build, not build unpatched.
+    if (text.split(patch.from).length !== 2) {
+      throw new Error(`FerretDB source patch does not apply: ${patch.file} lacks ${patch.from}`);
+    }
+    await fs.chmod(file, 0o644);
+    await fs.writeFile(file, text.replace(patch.from, patch.to));
   }
 }
 
