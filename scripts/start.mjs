@@ -67,6 +67,11 @@ if (stopSignal) process.exit(128 + osConstants.signals[stopSignal]);
 // --max-semi-space-size=2 keeps V8's young generation at 2 MB per half instead of 16, which
 // cut the server's peak RSS under load by about 25 MB (160 → 136 MB in paired runs of
 // `node dist/bench/bench/profile.js publicContent`) at no CPU per request we could measure.
+// --heap-growing-percent=20 starts a full collection once the old generation has grown 20%
+// past what survived the last one, instead of V8's default of letting it double: under load
+// the old generation held 190 MB of which 45 MB were alive (a heap snapshot). With it, the
+// server stays near 125-140 MB (`node dist/bench/bench/memory-probe.js`); a soft rule, not a
+// cap that could end the process with an out-of-memory error.
 // NODE_OPTIONS still applies, and a flag given there wins.
 const { serverNodeFlags = [] } =
   JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).config ?? {};

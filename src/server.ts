@@ -47,7 +47,6 @@ import {
   serveMetrics,
   startMetricsListener,
 } from "./metrics/metrics";
-import { SmtpInbox } from "./mail/smtp-inbox";
 import { AccountResolver } from "./resolvers/account.resolver";
 import { AuthResolver } from "./resolvers/auth.resolver";
 import { ContentResolver } from "./resolvers/content.resolver";
@@ -149,7 +148,8 @@ export async function startServer(
   // at /dev/mail, so every flow works offline. (Production without SMTP_URL does not start.)
   const mailCatcher =
     config.email.enabled && !config.email.smtpUrl && config.nodeEnv !== "production"
-      ? await SmtpInbox.start()
+      ? // Loaded only here: its SMTP server and mail parser are 5 MB of heap production never uses.
+        await (await import("./mail/smtp-inbox")).SmtpInbox.start()
       : undefined;
   const services = createServices(config, { ...options, logger, smtpUrl: mailCatcher?.url });
   logSecurityEvents(services.events, logger);

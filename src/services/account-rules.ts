@@ -1,5 +1,6 @@
 import { dictionary } from "@zxcvbn-ts/language-common";
-import { isEmail } from "class-validator";
+// validator.js itself: class-validator, which wraps it, adds 3 MB of heap for this one check.
+import isEmail from "validator/lib/isEmail";
 import { MAX_PASSWORD_BYTES } from "../auth/passwords";
 import { InputError } from "../errors";
 
