@@ -9,7 +9,7 @@ import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
 /**
- * `node dist/bench/bench/profile.js <publicContent|refresh> [seconds] [--node-flag ...]
+ * `node dist/bench/bench/profile.js <publicContent|userContent|refresh> [seconds] [--node-flag ...]
  * [VAR=value ...]`: one server process as the bench runs it (production settings), given node
  * flags and settings, loaded with one scenario; prints its throughput, CPU per request and
  * peak RSS. With `--cpu-prof` among the flags it also prints the functions with the most self
@@ -191,6 +191,31 @@ async function main(): Promise<void> {
             },
           },
         ],
+      };
+    } else if (scenario === "userContent") {
+      const input = {
+        username: "p_reader",
+        email: "p_reader@example.com",
+        password: "pw-reader-1",
+      };
+      await post(url, {
+        query: "mutation($i: SignupInput!) { signup(input: $i) { id } }",
+        variables: { i: input },
+      });
+      const answer = await post(url, {
+        query: "mutation($i: SigninInput!) { signin(input: $i) { accessToken } }",
+        variables: { i: { username: input.username, password: input.password } },
+      });
+      options = {
+        url,
+        method: "POST",
+        connections: CONNECTIONS,
+        duration: seconds,
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${answer.data!.signin!.accessToken!}`,
+        },
+        body: JSON.stringify({ query: "query UserContent { userContent }" }),
       };
     } else {
       options = {
