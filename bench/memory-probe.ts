@@ -1,12 +1,12 @@
 import { fork } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import type * as ConnectionModule from "../src/db/connection";
 import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
-import type { FromServer, ServerSpec, ToServer } from "./protocol";
+import { DIST, SERVER_NODE_FLAGS, productionSpec } from "./one-server";
+import type { FromServer, ToServer } from "./protocol";
 
 /**
  * `node dist/bench/bench/memory-probe.js [--node-flag ...] [VAR=value ...]`: where one server's
@@ -14,9 +14,6 @@ import type { FromServer, ServerSpec, ToServer } from "./protocol";
  * 12, 40 signins, 10 s of publicContent), with RSS, the V8 heap by space and external memory
  * after each step. The RSS target's explanation comes from here.
  */
-
-const ROOT = path.resolve(__dirname, "../../..");
-const DIST = path.join(ROOT, "dist");
 
 const post = (url: string, query: string, variables: unknown) =>
   fetch(url, {
@@ -31,9 +28,6 @@ async function main(): Promise<void> {
   const extraEnv = Object.fromEntries(
     args.filter((arg) => !arg.startsWith("--")).map((s) => s.split("=", 2) as [string, string]),
   );
-  const packageJson = JSON.parse(await fs.readFile(path.join(ROOT, "package.json"), "utf8")) as {
-    config?: { serverNodeFlags?: string[] };
-  };
   const { startEmbeddedDatabase } = (await import(
     path.join(DIST, "db/embedded-database.js")
   )) as typeof EmbeddedDatabaseModule;
@@ -42,25 +36,13 @@ async function main(): Promise<void> {
   )) as typeof ConnectionModule;
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-memory-"));
   const database = await startEmbeddedDatabase({ dataDir, log: () => undefined });
-  const spec: ServerSpec = {
-    mode: "apollo",
-    distDir: DIST,
-    passwordWorkers: os.availableParallelism(),
-    env: {
-      NODE_ENV: "production",
-      EMAIL_ENABLED: "false",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      MONGODB_URI: withDatabaseName(database.uri, "memory"),
-      JWT_SECRET: randomBytes(48).toString("base64url"),
-      BCRYPT_ROUNDS: "12",
-      LOG_LEVEL: "info",
-      ...extraEnv,
-    },
-  };
+  const spec = productionSpec(withDatabaseName(database.uri, "memory"), {
+    BCRYPT_ROUNDS: "12",
+    ...extraEnv,
+  });
   const child = fork(path.join(__dirname, "server-process.js"), [], {
     env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
-    execArgv: [...(packageJson.config?.serverNodeFlags ?? []), ...nodeFlags],
+    execArgv: [...SERVER_NODE_FLAGS, ...nodeFlags],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   const next = () => new Promise<FromServer>((resolve) => child.once("message", resolve));

@@ -1,12 +1,12 @@
 import { fork } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import type * as ConnectionModule from "../src/db/connection";
 import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
-import type { FromServer, ServerSpec, ToServer } from "./protocol";
+import { DIST, ROOT, SERVER_NODE_FLAGS, productionSpec } from "./one-server";
+import type { FromServer, ToServer } from "./protocol";
 
 /**
  * `node dist/bench/bench/profile.js <publicContent|userContent|refresh> [seconds] [--node-flag ...]
@@ -17,8 +17,6 @@ import type { FromServer, ServerSpec, ToServer } from "./protocol";
  * target comes from here.
  */
 
-const ROOT = path.resolve(__dirname, "../../..");
-const DIST = path.join(ROOT, "dist");
 const CONNECTIONS = 20;
 
 interface ProfileNode {
@@ -116,25 +114,14 @@ async function main(): Promise<void> {
   const profileDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-cpuprofile-"));
   const database = await startEmbeddedDatabase({ dataDir, log: () => undefined });
   try {
-    const spec: ServerSpec = {
-      mode: "apollo",
-      distDir: DIST,
-      passwordWorkers: os.availableParallelism(),
-      env: {
-        NODE_ENV: "production",
-        EMAIL_ENABLED: "false",
-        HOST: "127.0.0.1",
-        PORT: "0",
-        MONGODB_URI: withDatabaseName(database.uri, "profile"),
-        JWT_SECRET: randomBytes(48).toString("base64url"),
-        BCRYPT_ROUNDS: "10",
-        LOG_LEVEL: "info",
-        ...extraEnv,
-      },
-    };
+    const spec = productionSpec(withDatabaseName(database.uri, "profile"), extraEnv);
     const child = fork(path.join(__dirname, "server-process.js"), [], {
       env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
-      execArgv: cpuProfile ? [...nodeFlags, `--cpu-prof-dir=${profileDir}`] : nodeFlags,
+      execArgv: [
+        ...SERVER_NODE_FLAGS,
+        ...nodeFlags,
+        ...(cpuProfile ? [`--cpu-prof-dir=${profileDir}`] : []),
+      ],
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     const url = await new Promise<string>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { promises as fs, readFileSync } from "node:fs";
+import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -20,6 +20,7 @@ import {
   largestAdmitted,
   wideSpreads,
 } from "../tests/setup/hostile-documents";
+import { DIST, ROOT, SERVER_NODE_FLAGS } from "./one-server";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 import { timingTargets } from "./timing-targets";
 
@@ -31,18 +32,8 @@ import { timingTargets } from "./timing-targets";
  */
 
 // This file runs as dist/bench/bench/run.js.
-const ROOT = path.resolve(__dirname, "../../..");
-const DIST = path.join(ROOT, "dist");
 const SERVER_SCRIPT = path.join(__dirname, "server-process.js");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
-
-/** The node flags `npm start` runs the server with (package.json, config.serverNodeFlags). */
-const SERVER_NODE_FLAGS =
-  (
-    JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
-      config?: { serverNodeFlags?: string[] };
-    }
-  ).config?.serverNodeFlags ?? [];
 
 const CONNECTIONS = 20;
 const SECONDS = 8;
@@ -112,7 +103,7 @@ class ServerProcess {
     const child = fork(SERVER_SCRIPT, [], {
       env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
       // What `npm start` gives the server (scripts/start.mjs), so RSS is the default's.
-      execArgv: spec.mode === "apollo" ? SERVER_NODE_FLAGS : [],
+      execArgv: spec.mode === "apollo" ? [...SERVER_NODE_FLAGS] : [],
       // stdout carries the server's per-request JSON log: written, as in production, and dropped.
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });

@@ -1,0 +1,40 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { ServerSpec } from "./protocol";
+
+/** The checkout's root, from dist/bench/bench where these scripts run. */
+export const ROOT = path.resolve(__dirname, "../../..");
+export const DIST = path.join(ROOT, "dist");
+
+/** The node flags `npm start` runs the server with (package.json, config.serverNodeFlags). */
+export const SERVER_NODE_FLAGS: readonly string[] =
+  (
+    JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+      config?: { serverNodeFlags?: string[] };
+    }
+  ).config?.serverNodeFlags ?? [];
+
+/**
+ * One of our servers as production runs it (email off: there is no SMTP server here), on the
+ * given database, with a hashing thread per core; `env` adds or overrides settings.
+ */
+export function productionSpec(mongodbUri: string, env: Record<string, string> = {}): ServerSpec {
+  return {
+    mode: "apollo",
+    distDir: DIST,
+    passwordWorkers: os.availableParallelism(),
+    env: {
+      NODE_ENV: "production",
+      EMAIL_ENABLED: "false",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      MONGODB_URI: mongodbUri,
+      JWT_SECRET: randomBytes(48).toString("base64url"),
+      BCRYPT_ROUNDS: "10",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+  };
+}
