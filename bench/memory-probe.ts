@@ -3,9 +3,7 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import type * as ConnectionModule from "../src/db/connection";
-import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
-import { DIST, SERVER_NODE_FLAGS, productionSpec } from "./one-server";
+import { databaseHelpers, SERVER_NODE_FLAGS, productionSpec } from "./one-server";
 import type { FromServer, ToServer } from "./protocol";
 
 /**
@@ -28,12 +26,7 @@ async function main(): Promise<void> {
   const extraEnv = Object.fromEntries(
     args.filter((arg) => !arg.startsWith("--")).map((s) => s.split("=", 2) as [string, string]),
   );
-  const { startEmbeddedDatabase } = (await import(
-    path.join(DIST, "db/embedded-database.js")
-  )) as typeof EmbeddedDatabaseModule;
-  const { withDatabaseName } = (await import(
-    path.join(DIST, "db/connection.js")
-  )) as typeof ConnectionModule;
+  const { startEmbeddedDatabase, withDatabaseName } = await databaseHelpers();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-memory-"));
   const database = await startEmbeddedDatabase({ dataDir, log: () => undefined });
   const spec = productionSpec(withDatabaseName(database.uri, "memory"), {

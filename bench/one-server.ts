@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type * as ConnectionModule from "../src/db/connection";
+import type * as EmbeddedDatabaseModule from "../src/db/embedded-database";
 import type { ServerSpec } from "./protocol";
 
 /** The checkout's root, from dist/bench/bench where these scripts run. */
@@ -36,5 +38,23 @@ export function productionSpec(mongodbUri: string, env: Record<string, string> =
       LOG_LEVEL: "info",
       ...env,
     },
+  };
+}
+
+/**
+ * The compiled server's database helpers, loaded from dist/ at run time: the bench measures
+ * the build `npm start` runs, not the TypeScript sources.
+ */
+export async function databaseHelpers(): Promise<{
+  startEmbeddedDatabase: typeof EmbeddedDatabaseModule.startEmbeddedDatabase;
+  withDatabaseName: typeof ConnectionModule.withDatabaseName;
+}> {
+  const embedded = (await import(
+    path.join(DIST, "db/embedded-database.js")
+  )) as typeof EmbeddedDatabaseModule;
+  const connection = (await import(path.join(DIST, "db/connection.js"))) as typeof ConnectionModule;
+  return {
+    startEmbeddedDatabase: embedded.startEmbeddedDatabase,
+    withDatabaseName: connection.withDatabaseName,
   };
 }
