@@ -3,22 +3,17 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { databaseHelpers, SERVER_NODE_FLAGS, productionSpec } from "./one-server";
+import { databaseHelpers, postGraphql, productionSpec, SERVER_NODE_FLAGS } from "./one-server";
 import type { FromServer, ToServer } from "./protocol";
 
 /**
  * `node dist/bench/bench/memory-probe.js [--node-flag ...] [VAR=value ...]`: where one server's
  * memory goes, step by step as the bench drives it (start, 40 signups at once at bcrypt cost
  * 12, 40 signins, 10 s of publicContent), with RSS, the V8 heap by space and external memory
- * after each step. The RSS target's explanation comes from here.
+ * after each step. The RSS target's explanation comes from here. With PROBE_HEAP_SNAPSHOT=1 and
+ * --heapsnapshot-signal=SIGUSR2 the server also writes a heap snapshot (into the working
+ * folder) after the last step.
  */
-
-const post = (url: string, query: string, variables: unknown) =>
-  fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query, variables }),
-  }).then((response) => response.json());
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -65,15 +60,21 @@ async function main(): Promise<void> {
     }));
     await Promise.all(
       users.map((input) =>
-        post(url, "mutation($input: SignupInput!) { signup(input: $input) { id } }", { input }),
+        postGraphql(url, "mutation($input: SignupInput!) { signup(input: $input) { id } }", {
+          input,
+        }),
       ),
     );
     await report("after 40 signups at once");
     await Promise.all(
       users.map((u) =>
-        post(url, "mutation($input: SigninInput!) { signin(input: $input) { accessToken } }", {
-          input: { username: u.username, password: u.password },
-        }),
+        postGraphql(
+          url,
+          "mutation($input: SigninInput!) { signin(input: $input) { accessToken } }",
+          {
+            input: { username: u.username, password: u.password },
+          },
+        ),
       ),
     );
     await report("after 40 signins at once");

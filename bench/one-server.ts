@@ -58,3 +58,36 @@ export async function databaseHelpers(): Promise<{
     withDatabaseName: connection.withDatabaseName,
   };
 }
+
+/** A GraphQL POST to a server under test; the answer's `data` as JSON, unchecked. */
+export async function postGraphql(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<{ data?: Record<string, Record<string, string> | null> }> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: Record<string, Record<string, string> | null> };
+}
+
+/** Signs a new account up and in: the first session's pair of tokens. */
+export async function newSession(
+  url: string,
+  name: string,
+): Promise<{ accessToken: string; refreshToken: string }> {
+  const input = { username: name, email: `${name}@example.com`, password: `pw-${name}-profile` };
+  await postGraphql(url, "mutation($i: SignupInput!) { signup(input: $i) { id } }", { i: input });
+  const answer = await postGraphql(
+    url,
+    "mutation($i: SigninInput!) { signin(input: $i) { accessToken refreshToken } }",
+    { i: { username: input.username, password: input.password } },
+  );
+  const pair = answer.data?.signin;
+  if (!pair?.accessToken || !pair.refreshToken) {
+    throw new Error(`signin of ${name} failed: ${JSON.stringify(answer)}`);
+  }
+  return { accessToken: pair.accessToken, refreshToken: pair.refreshToken };
+}

@@ -3,7 +3,7 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { databaseHelpers, ROOT, SERVER_NODE_FLAGS, productionSpec } from "./one-server";
+import { databaseHelpers, newSession, productionSpec, ROOT, SERVER_NODE_FLAGS } from "./one-server";
 import type { FromServer, ToServer } from "./protocol";
 
 /**
@@ -29,15 +29,6 @@ interface CpuProfile {
   samples: number[];
   timeDeltas: number[];
 }
-
-const post = async (url: string, body: unknown) => {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return (await response.json()) as { data?: Record<string, Record<string, string>> };
-};
 
 /** Where a function lives: a package, node's internals, our code, or V8 itself. */
 function ownerOf(url: string): string {
@@ -131,20 +122,7 @@ async function main(): Promise<void> {
     if (scenario === "refresh") {
       const available: string[] = [];
       for (let i = 0; i < CONNECTIONS + 10; i++) {
-        const input = {
-          username: `p_${i}`,
-          email: `p_${i}@example.com`,
-          password: `pw-profile-${i}`,
-        };
-        await post(url, {
-          query: "mutation($i: SignupInput!) { signup(input: $i) { id } }",
-          variables: { i: input },
-        });
-        const answer = await post(url, {
-          query: "mutation($i: SigninInput!) { signin(input: $i) { refreshToken } }",
-          variables: { i: { username: input.username, password: input.password } },
-        });
-        available.push(answer.data!.signin!.refreshToken!);
+        available.push((await newSession(url, `p_${i}`)).refreshToken);
       }
       options = {
         url,
@@ -173,19 +151,7 @@ async function main(): Promise<void> {
         ],
       };
     } else if (scenario === "userContent") {
-      const input = {
-        username: "p_reader",
-        email: "p_reader@example.com",
-        password: "pw-reader-1",
-      };
-      await post(url, {
-        query: "mutation($i: SignupInput!) { signup(input: $i) { id } }",
-        variables: { i: input },
-      });
-      const answer = await post(url, {
-        query: "mutation($i: SigninInput!) { signin(input: $i) { accessToken } }",
-        variables: { i: { username: input.username, password: input.password } },
-      });
+      const { accessToken } = await newSession(url, "p_reader");
       options = {
         url,
         method: "POST",
@@ -193,7 +159,7 @@ async function main(): Promise<void> {
         duration: seconds,
         headers: {
           "content-type": "application/json",
-          authorization: `Bearer ${answer.data!.signin!.accessToken!}`,
+          authorization: `Bearer ${accessToken}`,
         },
         body: JSON.stringify({ query: "query UserContent { userContent }" }),
       };

@@ -13,6 +13,7 @@ import type * as SessionEntities from "../src/entities/session.entity";
 import type * as UserActivityEntities from "../src/entities/user-activity.entity";
 import type * as UserEntities from "../src/entities/user.entity";
 import type * as VersionedRecordEntities from "../src/entities/versioned-record.entity";
+import { DIST, ROOT } from "./one-server";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
 /**
@@ -26,8 +27,6 @@ import type { FromServer, ServerSpec, ToServer } from "./protocol";
  */
 
 // This file runs as dist/bench/bench/scale.js.
-const ROOT = path.resolve(__dirname, "../../..");
-const DIST = path.join(ROOT, "dist");
 const SERVER_SCRIPT = path.join(__dirname, "server-process.js");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
 

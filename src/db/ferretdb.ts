@@ -26,7 +26,7 @@ const FERRETDB_MODULE = "github.com/FerretDB/FerretDB";
  * documents and 55 ms at 10,000. `->'_id'` is the same path in SQLite's JSON operators and is
  * the index's expression, so those become index lookups. Data files are unchanged.
  */
-export const FERRETDB_SOURCE_PATCHES = [
+const FERRETDB_SOURCE_PATCHES = [
   {
     file: "internal/backends/sqlite/metadata/metadata.go",
     from: `IDColumn = DefaultColumn + "->'$._id'"`,
