@@ -3,13 +3,21 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { databaseHelpers, newSession, productionSpec, ROOT, SERVER_NODE_FLAGS } from "./one-server";
-import type { FromServer, ToServer } from "./protocol";
+import {
+  databaseHelpers,
+  DIST,
+  newSession,
+  productionSpec,
+  ROOT,
+  SERVER_NODE_FLAGS,
+} from "./one-server";
+import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
 /**
- * `node dist/bench/bench/profile.js <publicContent|userContent|refresh> [seconds] [--node-flag ...]
- * [VAR=value ...]`: one server process as the bench runs it (production settings), given node
- * flags and settings, loaded with one scenario; prints its throughput, CPU per request and
+ * `node dist/bench/bench/profile.js <publicContent|userContent|refresh|bareApollo> [seconds]
+ * [--node-flag ...] [VAR=value ...]`: one server process as the bench runs it (production
+ * settings), given node flags and settings, loaded with one scenario (`bareApollo`: the bench's
+ * bare Apollo Server reference, loaded like publicContent, to hold our profile against); prints its throughput, CPU per request and
  * peak RSS. With `--cpu-prof` among the flags it also prints the functions with the most self
  * time and the share of each package. What README's Performance section quotes for a missed
  * target comes from here.
@@ -98,11 +106,15 @@ async function main(): Promise<void> {
   const profileDir = await fs.mkdtemp(path.join(os.tmpdir(), "graphql-jwt-auth-cpuprofile-"));
   const database = await startEmbeddedDatabase({ dataDir, log: () => undefined });
   try {
-    const spec = productionSpec(withDatabaseName(database.uri, "profile"), extraEnv);
+    const bare = scenario === "bareApollo";
+    const spec: ServerSpec = bare
+      ? { mode: "bare-apollo", distDir: DIST, env: {}, passwordWorkers: 0 }
+      : productionSpec(withDatabaseName(database.uri, "profile"), extraEnv);
     const child = fork(path.join(__dirname, "server-process.js"), [], {
       env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
       execArgv: [
-        ...SERVER_NODE_FLAGS,
+        // The bench runs the bare references with node's defaults, as their docs do.
+        ...(bare ? [] : SERVER_NODE_FLAGS),
         ...nodeFlags,
         ...(cpuProfile ? [`--cpu-prof-dir=${profileDir}`] : []),
       ],
