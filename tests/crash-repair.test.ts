@@ -39,6 +39,26 @@ describe("a crash between two writes", () => {
     });
   }
 
+  /** From now on, the first replace of the document with this _id never completes. */
+  function dieAtReplace(id: string): Promise<void> {
+    const replaceOne = mongoose.mongo.Collection.prototype.replaceOne;
+    return new Promise((reached) => {
+      jest.spyOn(mongoose.mongo.Collection.prototype, "replaceOne").mockImplementation(function (
+        this: mongoose.mongo.Collection,
+        filter,
+        replacement,
+        options,
+      ) {
+        if (String((filter as { _id?: unknown })._id) === id) {
+          jest.restoreAllMocks();
+          reached();
+          return new Promise(() => undefined);
+        }
+        return replaceOne.call(this, filter, replacement, options);
+      });
+    });
+  }
+
   /**
    * Runs a signup on an instance of its own that dies at the write: what it wrote stays, what
    * it queued in memory dies with it, and the client tries again on the surviving instance.
@@ -88,19 +108,43 @@ describe("a crash between two writes", () => {
     });
   });
 
-  it("in a refresh, after the rotation is recorded and before the new token is: the old token still works within the grace", async () => {
+  /** A refresh sent on its way to a write that never completes; its client hears nothing. */
+  async function refreshDyingAt(refreshToken: string, died: Promise<void>): Promise<void> {
+    // Its connection is cut when the server shuts down.
+    void ctx.server.execute(RefreshTokenDocument, { refreshToken }).catch(() => undefined);
+    await died;
+  }
+
+  it("in a refresh, before the rotation is recorded: the token was not spent and rotates as usual", async () => {
     const account = newAccount("crash");
     expectData(await signupOver(account));
     const first = await signin(ctx.server, account.username, account.password);
 
-    const died = dieAtInsert(/^[0-9a-f]{64}$/);
-    // Its connection is cut when the server shuts down.
-    void ctx.server
-      .execute(RefreshTokenDocument, { refreshToken: first.refreshToken })
-      .catch(() => undefined);
-    await died;
+    // A rotation record is keyed by the spent node: 16 random bytes in base64url.
+    await refreshDyingAt(first.refreshToken, dieAtInsert(/^[A-Za-z0-9_-]{22}$/));
 
-    // The client never got an answer and tries again: a sibling of the lost token.
+    // Past the reuse grace (10 s by default): a spent token would now end the session.
+    clock.advance(11);
+    const retried = inBody(
+      expectData(
+        await ctx.server.execute(RefreshTokenDocument, { refreshToken: first.refreshToken }),
+      ).refreshToken,
+    );
+    expect(retried.sessionId).toBe(first.sessionId);
+    expectData(
+      await ctx.server.execute(RefreshTokenDocument, { refreshToken: retried.refreshToken }),
+    );
+  });
+
+  it("in a refresh, after the rotation (and its new token) is recorded, before the answer: the old token still works within the grace", async () => {
+    const account = newAccount("crash");
+    expectData(await signupOver(account));
+    const first = await signin(ctx.server, account.username, account.password);
+
+    // The session's last use is the write after the rotation.
+    await refreshDyingAt(first.refreshToken, dieAtReplace(first.sessionId));
+
+    // The client never got the new token and tries again: a sibling of the lost one.
     const retried = inBody(
       expectData(
         await ctx.server.execute(RefreshTokenDocument, { refreshToken: first.refreshToken }),

@@ -153,7 +153,9 @@ describe("refresh token cookie transport", () => {
         { headers: COOKIE_MODE },
       );
       expect(expectData(inCookie).refreshToken.refreshToken).toBeNull();
-      expect(cookieValue(refreshCookieOf(inCookie.headers))).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(cookieValue(refreshCookieOf(inCookie.headers))).toMatch(
+        /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/,
+      );
     });
   });
 

@@ -224,9 +224,9 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
     const { first } = await userWithTwoSessions(server);
     const next = await refreshed(server, first.refreshToken);
 
-    for (const token of [first.refreshToken, next.refreshToken]) {
-      expect(token).toMatch(/^[A-Za-z0-9_-]{43,}$/);
-    }
+    // A session's first token is a bare secret; a rotated one names the record that issued it.
+    expect(first.refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(next.refreshToken).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
     expect(
       expectData(await server.execute(UserContentDocument, {}, { token: next.accessToken }))
         .userContent,
@@ -240,13 +240,42 @@ describe("refresh tokens: rotation, reuse detection, signout", () => {
 
     const db = mongoose.connection.db;
     if (!db) throw new Error("the test database is not connected");
-    const documents = await db.collection("refresh_tokens").find({}).toArray();
-    // Three tokens from this test alone: two signins and one refresh.
-    expect(documents.length).toBeGreaterThanOrEqual(3);
-    const stored = documents.map((doc) => JSON.stringify(doc));
-    for (const token of [first.refreshToken, second.refreshToken, next.refreshToken]) {
-      expect(stored.filter((text) => text.includes(token))).toEqual([]);
+    const tokens = await db.collection("refresh_tokens").find({}).toArray();
+    // From this test alone: the tokens of two signins, and the rotation that issued a third.
+    expect(tokens.length).toBeGreaterThanOrEqual(2);
+    const rotations = await db.collection("refresh_rotations").find({}).toArray();
+    expect(rotations.length).toBeGreaterThanOrEqual(1);
+    const stored = [...tokens, ...rotations].map((doc) => JSON.stringify(doc));
+    // The secret part of each token: the whole of a first token, after the dot of a rotated one.
+    const secrets = [first.refreshToken, second.refreshToken, next.refreshToken].map((token) =>
+      token.slice(token.indexOf(".") + 1),
+    );
+    expect(secrets.every((secret) => secret.length === 43)).toBe(true);
+    for (const secret of secrets) {
+      expect(stored.filter((text) => text.includes(secret))).toEqual([]);
     }
+  });
+
+  it("a rotated token is refused with any other secret, and the record it names is not spent by it", async () => {
+    const server = ctx.server;
+    const { first } = await userWithTwoSessions(server);
+    const next = await refreshed(server, first.refreshToken);
+    const issuer = next.refreshToken.slice(0, next.refreshToken.indexOf("."));
+
+    for (const forged of [
+      `${issuer}.${randomBytes(32).toString("base64url")}`,
+      `${issuer}.`,
+      `${issuer}.${next.refreshToken.slice(-43, -1)}`,
+      `${issuer.slice(1)}.${next.refreshToken.slice(-43)}`,
+      `.${next.refreshToken.slice(-43)}`,
+      next.refreshToken.slice(-43),
+    ]) {
+      expectError(await refresh(server, forged), "UNAUTHENTICATED", "REFRESH_TOKEN_INVALID");
+    }
+    // None of that spent anything or ended the session: the real token still rotates.
+    const after = await refreshed(server, next.refreshToken);
+    expect(after.sessionId).toBe(first.sessionId);
+    expect(after.refreshToken.startsWith(`${issuer}.`)).toBe(false);
   });
 
   describe("with REFRESH_REUSE_GRACE 0 (the strict rule of RFC 9700)", () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** 256 bits from the OS CSPRNG, base64url: unguessable and safe in headers, cookies and JSON. */
 export function generateRefreshToken(): string {
@@ -11,4 +11,11 @@ export function generateRefreshToken(): string {
  */
 export function hashRefreshToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+/** Whether `secret` is the one whose hash is `storedHash`, in time that does not tell how close. */
+export function refreshSecretMatches(secret: string, storedHash: string): boolean {
+  const presented = Buffer.from(hashRefreshToken(secret), "hex");
+  const stored = Buffer.from(storedHash, "hex");
+  return presented.length === stored.length && timingSafeEqual(presented, stored);
 }

@@ -46,7 +46,7 @@ function readCookie(headers: IncomingHttpHeaders): CookieState {
   }
   if (values.length === 0) return { kind: "none" };
   const [only] = values;
-  return values.length === 1 && only !== undefined && /^[A-Za-z0-9_-]{1,256}$/.test(only)
+  return values.length === 1 && only !== undefined && /^[A-Za-z0-9_.-]{1,256}$/.test(only)
     ? { kind: "one", token: only }
     : { kind: "unusable" };
 }

@@ -39,6 +39,10 @@ export class RefreshToken {
  * concurrent refreshes with one token exactly one insert succeeds: rotation is race-free
  * without transactions, and a later presentation of any token of that node finds this
  * document and is a replay (or, within the grace, a second tab).
+ *
+ * The same insert issues the winner's new token: `childTokenHash` is the SHA-256 of its secret,
+ * and the token reads `<this _id>.<secret>`, so it is found by this document's key. One write
+ * per refresh instead of two, and no crash between them can spend a node without a successor.
  */
 @modelOptions({ schemaOptions: { collection: "refresh_rotations" } })
 @index({ at: 1 })
@@ -58,9 +62,16 @@ export class RefreshRotation {
   @prop({ required: true })
   at!: Date;
 
-  /** When the spent tokens of this node would have expired: kept for reuse detection. */
+  /**
+   * When the child's token expires. Until then the record answers for it, and for the spent
+   * tokens of this node (which expired no later): reuse detection.
+   */
   @prop({ required: true })
   expiresAt!: Date;
+
+  /** SHA-256 (hex) of the secret of the child's token; absent on records written before it. */
+  @prop({ type: String })
+  childTokenHash?: string;
 }
 
 export const RefreshTokenModel = getModelForClass(RefreshToken);

@@ -1,12 +1,15 @@
 import { randomBytes } from "node:crypto";
 import type { Types } from "mongoose";
-import { generateRefreshToken, hashRefreshToken } from "../auth/refresh-token-secrets";
+import {
+  generateRefreshToken,
+  hashRefreshToken,
+  refreshSecretMatches,
+} from "../auth/refresh-token-secrets";
 import type { Clock } from "../clock";
 import { insertOnce } from "../db/atomic-writes";
 import {
   refreshRotationCollection,
   refreshTokenCollection,
-  type RefreshToken,
 } from "../entities/refresh-token.entity";
 import type { SessionRecord } from "../entities/session.entity";
 import { AuthenticationError } from "../errors";
@@ -31,7 +34,14 @@ export interface Rotation extends IssuedRefreshToken {
   readonly grace: boolean;
 }
 
-/** Longer than any token we issue (43 characters); anything bigger is refused unread. */
+/** What a presented token stands for: its place in its session's chain, and until when. */
+export interface PresentedToken {
+  readonly node: string;
+  readonly sessionId: Types.ObjectId;
+  readonly expiresAt: Date;
+}
+
+/** Longer than any token we issue (66 characters); anything bigger is refused unread. */
 const MAX_REFRESH_TOKEN_LENGTH = 256;
 
 function newNode(): string {
@@ -48,6 +58,12 @@ function newNode(): string {
  * within `reuseGraceSeconds` of the rotation it gets a sibling token of the node that replaced
  * it (a second tab, or a response lost in transit), so the session keeps exactly one live
  * place in its chain; after that it ends the whole session.
+ *
+ * Tokens come in two shapes, both opaque to clients. A session's first token, a sibling, and
+ * every token issued before rotated tokens moved into their rotation record, is a bare secret
+ * kept by its hash in refresh_tokens. A rotated token reads `<spent node>.<secret>`: the
+ * rotation record that spent the node holds its secret's hash, so spending a node and issuing
+ * its successor is one insert.
  */
 export class RefreshTokens {
   constructor(
@@ -62,15 +78,20 @@ export class RefreshTokens {
     return this.issue(session, newNode());
   }
 
-  /** The stored token for a presented secret, without spending it. */
-  async find(secret: string): Promise<RefreshToken | null> {
-    if (secret.length === 0 || secret.length > MAX_REFRESH_TOKEN_LENGTH) return null;
-    return refreshTokenCollection.findOne({ _id: hashRefreshToken(secret) });
+  /** What a presented token stands for, without spending it; null for no token of ours. */
+  async find(token: string): Promise<PresentedToken | null> {
+    if (token.length === 0 || token.length > MAX_REFRESH_TOKEN_LENGTH) return null;
+    const dot = token.indexOf(".");
+    if (dot < 0) return refreshTokenCollection.findOne({ _id: hashRefreshToken(token) });
+    const issuer = await refreshRotationCollection.findOne({ _id: token.slice(0, dot) });
+    if (!issuer?.childTokenHash) return null;
+    if (!refreshSecretMatches(token.slice(dot + 1), issuer.childTokenHash)) return null;
+    return { node: issuer.child, sessionId: issuer.sessionId, expiresAt: issuer.expiresAt };
   }
 
   /** Spends a refresh token for a new one of the same session. */
-  async rotate(secret: string, client: ClientInfo): Promise<Rotation> {
-    const presented = await this.find(secret);
+  async rotate(presentedToken: string, client: ClientInfo): Promise<Rotation> {
+    const presented = await this.find(presentedToken);
     if (!presented) throw new AuthenticationError("REFRESH_TOKEN_INVALID");
     const session = await this.sessions.findById(presented.sessionId);
     if (!session) throw new AuthenticationError("REFRESH_TOKEN_INVALID");
@@ -89,18 +110,21 @@ export class RefreshTokens {
       throw new AuthenticationError(spent ? "REFRESH_TOKEN_REUSED" : "REFRESH_TOKEN_EXPIRED");
     }
 
-    const child = newNode();
+    const secret = generateRefreshToken();
+    // Never earlier than the presented token's expiry: the record outlives the spent tokens.
+    const expiresAt = this.expiryOf(session, now);
     const won = await insertOnce(refreshRotationCollection, {
       _id: presented.node,
-      child,
+      child: newNode(),
       sessionId: session._id,
       at: new Date(now),
-      expiresAt: presented.expiresAt,
+      expiresAt,
+      childTokenHash: hashRefreshToken(secret),
     });
     if (won) {
-      const issued = await this.issue(session, child);
       await this.sessions.touch(session._id, client);
-      return { ...issued, session, userId: session.userId, grace: false };
+      const token = `${presented.node}.${secret}`;
+      return { token, expiresAt, session, userId: session.userId, grace: false };
     }
 
     const rotation = await refreshRotationCollection.findOne({ _id: presented.node });
@@ -120,11 +144,11 @@ export class RefreshTokens {
     return { ...sibling, session, userId: session.userId, grace: true };
   }
 
+  /** A bare-secret token of `node`, kept by its hash in refresh_tokens. */
   private async issue(session: SessionRecord, node: string): Promise<IssuedRefreshToken> {
     const now = this.clock.nowMs();
     const token = generateRefreshToken();
-    const inactivityDeadline = now + this.policy.refreshTokenTtlSeconds * 1000;
-    const expiresAt = new Date(Math.min(inactivityDeadline, session.expiresAt.getTime()));
+    const expiresAt = this.expiryOf(session, now);
     await refreshTokenCollection.insertOne({
       _id: hashRefreshToken(token),
       node,
@@ -134,6 +158,12 @@ export class RefreshTokens {
       expiresAt,
     });
     return { token, expiresAt };
+  }
+
+  /** A new token's inactivity deadline, never past its session's end. */
+  private expiryOf(session: SessionRecord, now: number): Date {
+    const inactivityDeadline = now + this.policy.refreshTokenTtlSeconds * 1000;
+    return new Date(Math.min(inactivityDeadline, session.expiresAt.getTime()));
   }
 
   private async reuseDetected(session: SessionRecord, detail: string): Promise<void> {
