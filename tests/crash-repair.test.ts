@@ -1,6 +1,11 @@
 import { createHash } from "node:crypto";
 import mongoose from "mongoose";
-import { RefreshTokenDocument, SigninDocument, SignupDocument } from "./generated/graphql";
+import {
+  MySessionsDocument,
+  RefreshTokenDocument,
+  SigninDocument,
+  SignupDocument,
+} from "./generated/graphql";
 import { ANONYMOUS } from "../src/auth/caller";
 import { ManualClock } from "./setup/clock";
 import { startTestServer } from "./setup/test-server";
@@ -106,6 +111,37 @@ describe("a crash between two writes", () => {
       await signin(ctx.server, sameName.username, sameName.password);
       await signin(ctx.server, sameEmail.username, sameEmail.password);
     });
+  });
+
+  it("in a change of a shared record, after its version is inserted and before its head is: the next change builds on that version", async () => {
+    const account = newAccount("crash");
+    expectData(await signupOver(account));
+    const first = await signin(ctx.server, account.username, account.password);
+
+    // A signin lists its session in the account's list of sessions (a version, then the head)
+    // before it creates the session. This one dies at the head, on an instance of its own.
+    const doomed = await startTestServer({ SHUTDOWN_TIMEOUT: "1" }, { clock });
+    const died = dieAtReplace(first.user.id);
+    void doomed
+      .execute(SigninDocument, {
+        input: { username: account.username, password: account.password },
+      })
+      .catch(() => undefined);
+    await died;
+    await doomed.close();
+
+    // The list's head now names the version before the lost signin's. The next signin's
+    // change must not be lost to it, nor lose the first session.
+    const second = await signin(ctx.server, account.username, account.password);
+    const sessions = expectData(
+      await ctx.server.execute(MySessionsDocument, {}, { token: second.accessToken }),
+    ).mySessions;
+    expect(sessions.map((s) => s.id).sort()).toEqual([first.sessionId, second.sessionId].sort());
+    const third = await signin(ctx.server, account.username, account.password);
+    expect(
+      expectData(await ctx.server.execute(MySessionsDocument, {}, { token: third.accessToken }))
+        .mySessions,
+    ).toHaveLength(3);
   });
 
   /** A refresh sent on its way to a write that never completes; its client hears nothing. */

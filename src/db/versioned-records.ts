@@ -15,9 +15,10 @@ import { isDatabaseUnavailableError } from "./mongo-errors";
  * "<namespace>:<key>#<n>" in `record_versions`. Inserting version n+1 is the compare-and-set:
  * of the writers that read version n, the database lets exactly one insert n+1; the others
  * read again and retry. A head document caches the latest version, so a read is two _id
- * lookups: the head, and a probe that version n+1 does not exist yet. A head that lags (its
+ * lookups: the head, and a probe that version n+1 does not exist yet; a write is three (the
+ * head, the insert, the new head), since its insert is the probe. A head that lags (its
  * writer crashed between the two writes, or an older head write landed late) costs extra
- * probes only; the reader that notices brings it up to date. Versions are never rewritten;
+ * probes, or a failed insert and a round, only; the reader that notices brings it up to date. Versions are never rewritten;
  * old ones are deleted by the retention sweep once the head has moved past them.
  */
 
@@ -205,7 +206,10 @@ export class VersionedRecords {
     change: (current: S | undefined) => Change<S, R>,
   ): Promise<R> {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const { version, state } = await this.latest<S>(key);
+      // The first round trusts the head without probing past it: the insert of the next version
+      // is the check. A lagging head only makes that insert fail, and the next round probes.
+      const { version, state } =
+        round === 0 ? await this.cached<S>(key) : await this.latest<S>(key);
       const outcome = change(state);
       if (!("next" in outcome)) return outcome.result;
       const at = new Date(this.clock.nowMs());
@@ -239,6 +243,12 @@ export class VersionedRecords {
       // Older versions are gone already (the sweep took them).
       if (deletedCount === 0 && v < version) break;
     }
+  }
+
+  /** The version the head names: the newest, unless the head lags. */
+  private async cached<S>(key: string): Promise<{ version: number; state: S | undefined }> {
+    const head = await this.heads.read(key);
+    return { version: head?.v ?? 0, state: head?.state as S | undefined };
   }
 
   /** The newest version, bringing a lagging head up to date on the way. */
