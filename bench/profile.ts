@@ -14,7 +14,7 @@ import {
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
 /**
- * `node dist/bench/bench/profile.js <publicContent|userContent|refresh|bareApollo> [seconds]
+ * `node dist/bench/bench/profile.js <publicContent|userContent|refresh|signin|bareApollo> [seconds]
  * [--node-flag ...] [VAR=value ...]`: one server process as the bench runs it (production
  * settings), given node flags and settings, loaded with one scenario (`bareApollo`: the bench's
  * bare Apollo Server reference, loaded like publicContent, to hold our profile against); prints its throughput, CPU per request and
@@ -49,6 +49,41 @@ function ownerOf(url: string): string {
   }
   if (url.includes("/dist/")) return "this server (dist/)";
   return url;
+}
+
+/** CPU seconds (user + system) so far of each thread of a process, by thread id, from /proc. */
+async function threadCpuSeconds(pid: number): Promise<Map<string, { name: string; seconds: number }>> {
+  const ticksPerSecond = 100;
+  const threads = new Map<string, { name: string; seconds: number }>();
+  for (const tid of await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await fs.readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
+    const close = stat.lastIndexOf(")");
+    if (close < 0) continue;
+    const name = stat.slice(stat.indexOf("(") + 1, close);
+    // Fields after the name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    const fields = stat.slice(close + 2).split(" ");
+    const seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+    threads.set(tid, { name: tid === String(pid) ? "main" : name, seconds });
+  }
+  return threads;
+}
+
+/** Each busy thread's share of one core over the load. */
+function threadShares(
+  before: Map<string, { name: string; seconds: number }>,
+  after: Map<string, { name: string; seconds: number }>,
+  seconds: number,
+): string {
+  const shares = [...after]
+    .map(([tid, { name, seconds: total }]) => ({
+      label: `${name} ${tid}`,
+      share: (total - (before.get(tid)?.seconds ?? 0)) / seconds,
+    }))
+    .filter((thread) => thread.share >= 0.01)
+    .sort((a, b) => b.share - a.share);
+  return `CPU by thread (share of one core): ${shares
+    .map((t) => `${t.label} ${(100 * t.share).toFixed(0)}%`)
+    .join(", ")}`;
 }
 
 /** Only the samples of the last `seconds` before the end: the load, not the start-up. */
@@ -162,6 +197,38 @@ async function main(): Promise<void> {
           },
         ],
       };
+    } else if (scenario === "signin") {
+      // Forty accounts in turn, as the bench's storm does: twenty parallel signins of one
+      // account would be locked out by the throttle.
+      const accounts = Array.from({ length: 40 }, (_, i) => `p_signin_${i}`);
+      for (const name of accounts) await newSession(url, name);
+      let next = 0;
+      options = {
+        url,
+        method: "POST",
+        connections: CONNECTIONS,
+        duration: seconds,
+        timeout: 60,
+        headers: { "content-type": "application/json" },
+        requests: [
+          {
+            setupRequest: (request) => {
+              const name = accounts[next++ % accounts.length]!;
+              return {
+                ...request,
+                body: JSON.stringify({
+                  query:
+                    "mutation($i: SigninInput!) { signin(input: $i) { accessToken refreshToken } }",
+                  variables: { i: { username: name, password: `pw-${name}-profile` } },
+                }),
+              };
+            },
+            onResponse: (status, body) => {
+              if (status !== 200 || !body.includes('"accessToken"')) failed += 1;
+            },
+          },
+        ],
+      };
     } else if (scenario === "userContent") {
       const { accessToken } = await newSession(url, "p_reader");
       options = {
@@ -196,18 +263,26 @@ async function main(): Promise<void> {
         child.send(message);
       });
     // A second of warm-up (JIT) first, as the bench does; not for refresh, where the requests
-    // in flight when it ends would spend their sessions.
-    if (scenario !== "refresh") await autocannon({ ...options, duration: 1 });
+    // in flight when it ends would spend their sessions, nor for signin, whose answers take
+    // seconds.
+    if (scenario !== "refresh" && scenario !== "signin") {
+      await autocannon({ ...options, duration: 1 });
+    }
     await ask({ type: "peak-rss", reset: true }, "peak-rss");
     const cpuBefore = (await ask({ type: "cpu" }, "cpu")).micros;
+    const threadsBefore = await threadCpuSeconds(child.pid!);
+    const loadStarted = performance.now();
     const result = await autocannon(options);
+    const threadsAfter = await threadCpuSeconds(child.pid!);
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
     const cpuMs = ((await ask({ type: "cpu" }, "cpu")).micros - cpuBefore) / 1000;
     const peak = (await ask({ type: "peak-rss", reset: false }, "peak-rss")).bytes;
     process.stdout.write(
       `${scenario} ${[...nodeFlags, ...settings].join(" ")}: ${result.requests.average} req/s, ` +
         `${(cpuMs / Math.max(1, result.requests.total)).toFixed(3)} ms CPU per request, ` +
         `peak RSS ${(peak / 1024 / 1024).toFixed(1)} MB, ` +
-        `${result.non2xx + result.errors + failed} errors, load average ${os.loadavg()[0]!.toFixed(1)}\n`,
+        `${result.non2xx + result.errors + failed} errors, load average ${os.loadavg()[0]!.toFixed(1)}\n` +
+        `${threadShares(threadsBefore, threadsAfter, loadSeconds)}\n`,
     );
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.send({ type: "stop" } satisfies ToServer);
