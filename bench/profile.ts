@@ -52,7 +52,9 @@ function ownerOf(url: string): string {
 }
 
 /** CPU seconds (user + system) so far of each thread of a process, by thread id, from /proc. */
-async function threadCpuSeconds(pid: number): Promise<Map<string, { name: string; seconds: number }>> {
+async function threadCpuSeconds(
+  pid: number,
+): Promise<Map<string, { name: string; seconds: number }>> {
   const ticksPerSecond = 100;
   const threads = new Map<string, { name: string; seconds: number }>();
   for (const tid of await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
