@@ -297,7 +297,11 @@ async function measureInTurns(
   // CPU time per request is what other work on the machine distorts least.
   const cpuMs = loads.map(() => 0);
   for (let turn = 0; turn < TURNS; turn++) {
-    for (const [i, load] of loads.entries()) {
+    // Every other turn runs the rows in reverse, so that no row always follows the same
+    // neighbour (whatever state of the cores and caches its slice leaves behind).
+    for (let k = 0; k < loads.length; k++) {
+      const i = turn % 2 === 0 ? k : loads.length - 1 - k;
+      const load = loads[i]!;
       const options = { ...load.options, duration: SECONDS / TURNS, skipAggregateResult: true };
       const cpuBefore = await load.server.cpuMs();
       parts[i]!.push((await autocannon(options)) as unknown as PartialResult);
