@@ -25,44 +25,36 @@ describe("a crash between two writes", () => {
 
   afterEach(() => jest.restoreAllMocks());
 
-  /** From now on, the first insert whose _id matches `pattern` never completes. */
-  function dieAtInsert(pattern: RegExp): Promise<void> {
-    const insertOne = mongoose.mongo.Collection.prototype.insertOne;
+  /**
+   * From now on, the first call of the driver's `method` on a document (insertOne) or filter
+   * (replaceOne) whose _id `matches` never completes.
+   */
+  function dieAt(
+    method: "insertOne" | "replaceOne",
+    matches: (id: string) => boolean,
+  ): Promise<void> {
+    // Both methods name the document by the _id of their first argument.
+    const collection = mongoose.mongo.Collection.prototype as unknown as Record<
+      typeof method,
+      (...args: unknown[]) => unknown
+    >;
+    const original = collection[method];
     return new Promise((reached) => {
-      jest.spyOn(mongoose.mongo.Collection.prototype, "insertOne").mockImplementation(function (
-        this: mongoose.mongo.Collection,
-        doc,
-        options,
+      jest.spyOn(collection, method).mockImplementation(function (
+        this: unknown,
+        ...args: unknown[]
       ) {
-        if (pattern.test(String((doc as { _id?: unknown })._id))) {
+        if (matches(String((args[0] as { _id?: unknown })._id))) {
           jest.restoreAllMocks();
           reached();
           return new Promise(() => undefined);
         }
-        return insertOne.call(this, doc, options);
+        return original.apply(this, args);
       });
     });
   }
-
-  /** From now on, the first replace of the document with this _id never completes. */
-  function dieAtReplace(id: string): Promise<void> {
-    const replaceOne = mongoose.mongo.Collection.prototype.replaceOne;
-    return new Promise((reached) => {
-      jest.spyOn(mongoose.mongo.Collection.prototype, "replaceOne").mockImplementation(function (
-        this: mongoose.mongo.Collection,
-        filter,
-        replacement,
-        options,
-      ) {
-        if (String((filter as { _id?: unknown })._id) === id) {
-          jest.restoreAllMocks();
-          reached();
-          return new Promise(() => undefined);
-        }
-        return replaceOne.call(this, filter, replacement, options);
-      });
-    });
-  }
+  const dieAtInsert = (pattern: RegExp) => dieAt("insertOne", (id) => pattern.test(id));
+  const dieAtReplace = (id: string) => dieAt("replaceOne", (found) => found === id);
 
   /**
    * Runs a signup on an instance of its own that dies at the write: what it wrote stays, what
@@ -151,45 +143,40 @@ describe("a crash between two writes", () => {
     await died;
   }
 
-  it("in a refresh, before the rotation is recorded: the token was not spent and rotates as usual", async () => {
+  async function signedInAccount() {
     const account = newAccount("crash");
     expectData(await signupOver(account));
-    const first = await signin(ctx.server, account.username, account.password);
+    return signin(ctx.server, account.username, account.password);
+  }
 
-    // A rotation record is keyed by the spent node: 16 random bytes in base64url.
-    await refreshDyingAt(first.refreshToken, dieAtInsert(/^[A-Za-z0-9_-]{22}$/));
-
-    // Past the reuse grace (10 s by default): a spent token would now end the session.
-    clock.advance(11);
+  /** The client, which never got an answer, sends the same token again: a pair that works. */
+  async function retryRotatesIn(session: { refreshToken: string; sessionId: string }) {
     const retried = inBody(
       expectData(
-        await ctx.server.execute(RefreshTokenDocument, { refreshToken: first.refreshToken }),
+        await ctx.server.execute(RefreshTokenDocument, { refreshToken: session.refreshToken }),
       ).refreshToken,
     );
-    expect(retried.sessionId).toBe(first.sessionId);
+    expect(retried.sessionId).toBe(session.sessionId);
     expectData(
       await ctx.server.execute(RefreshTokenDocument, { refreshToken: retried.refreshToken }),
     );
+  }
+
+  it("in a refresh, before the rotation is recorded: the token was not spent and rotates as usual", async () => {
+    const first = await signedInAccount();
+    // A rotation record is keyed by the spent node: 16 random bytes in base64url.
+    await refreshDyingAt(first.refreshToken, dieAtInsert(/^[A-Za-z0-9_-]{22}$/));
+    // Past the reuse grace (10 s by default): a spent token would now end the session.
+    clock.advance(11);
+    await retryRotatesIn(first);
   });
 
   it("in a refresh, after the rotation (and its new token) is recorded, before the answer: the old token still works within the grace", async () => {
-    const account = newAccount("crash");
-    expectData(await signupOver(account));
-    const first = await signin(ctx.server, account.username, account.password);
-
+    const first = await signedInAccount();
     // The session's last use is the write after the rotation.
     await refreshDyingAt(first.refreshToken, dieAtReplace(first.sessionId));
-
-    // The client never got the new token and tries again: a sibling of the lost one.
-    const retried = inBody(
-      expectData(
-        await ctx.server.execute(RefreshTokenDocument, { refreshToken: first.refreshToken }),
-      ).refreshToken,
-    );
-    expect(retried.sessionId).toBe(first.sessionId);
-    expectData(
-      await ctx.server.execute(RefreshTokenDocument, { refreshToken: retried.refreshToken }),
-    );
+    // Within the grace: a sibling of the token the client never got.
+    await retryRotatesIn(first);
   });
 });
 
