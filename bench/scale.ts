@@ -253,7 +253,7 @@ function versioned(namespace: string, key: string, state: unknown, at: Date, exp
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
-/** Accounts [from, to): signed up, signed in once, refreshed once. 11 documents each. */
+/** Accounts [from, to): signed up, signed in once, refreshed once. 12 documents each. */
 async function seedAccounts(models: Models, passwordHash: string, from: number, to: number) {
   const db = mongoose.connection;
   for (let start = from; start < to; start += SEED_BATCH) {
@@ -270,6 +270,7 @@ async function seedAccounts(models: Models, passwordHash: string, from: number, 
       sessions: [] as object[],
       sessionActivity: [] as object[],
       refreshTokens: [] as object[],
+      rotations: [] as object[],
     };
     for (let i = start; i < end; i++) {
       const userId = new Types.ObjectId();
@@ -327,14 +328,17 @@ async function seedAccounts(models: Models, passwordHash: string, from: number, 
         userAgent: "bench",
         ip: "127.0.0.1",
       });
+      // The signin's token, spent by the refresh, whose rotation holds the live token's hash.
+      const node = randomBytes(16).toString("base64url");
       docs.refreshTokens.push({
         _id: sha256(randomBytes(32).toString("base64url")),
-        node: randomBytes(16).toString("base64url"),
+        node,
         sessionId,
         userId,
         createdAt: at,
         expiresAt: new Date(now + 7 * DAY_MS),
       });
+      docs.rotations.push(rotationOf(node, sessionId, now));
     }
     const insert = (name: string, list: object[]) =>
       db.collection(name).insertMany(list, SEED_OPTIONS);
@@ -348,13 +352,27 @@ async function seedAccounts(models: Models, passwordHash: string, from: number, 
       models.sessions.insertMany(docs.sessions as never[], SEED_OPTIONS),
       models.sessionActivity.insertMany(docs.sessionActivity as never[], SEED_OPTIONS),
       models.refreshTokens.insertMany(docs.refreshTokens as never[], SEED_OPTIONS),
+      models.rotations.insertMany(docs.rotations as never[], SEED_OPTIONS),
     ]);
   }
 }
 
+/** The record a refresh leaves: `node` spent, and the hash of its child's token. */
+function rotationOf(node: string, sessionId: Types.ObjectId, now: number): object {
+  return {
+    _id: node,
+    child: randomBytes(16).toString("base64url"),
+    sessionId,
+    at: new Date(now),
+    expiresAt: new Date(now + 7 * DAY_MS),
+    childTokenHash: sha256(randomBytes(32).toString("base64url")),
+  };
+}
+
 /**
- * `count` past rotations: a spent token and its rotation record each. Two batches in flight,
- * so the database stores one while the next is built and sent.
+ * `count` past rotations: a rotation record each (a rotated token lives in the record that
+ * issued it). Two batches in flight, so the database stores one while the next is built and
+ * sent.
  */
 async function seedRotations(models: Models, count: number, sessionIds: Types.ObjectId[]) {
   const starts: number[] = [];
@@ -374,32 +392,12 @@ async function seedRotationBatch(
   sessionIds: Types.ObjectId[],
 ) {
   const now = Date.now();
-  const tokens: object[] = [];
   const rotations: object[] = [];
   for (let i = start; i < end; i++) {
     const sessionId = sessionIds[i % sessionIds.length]!;
-    const node = randomBytes(16).toString("base64url");
-    const expiresAt = new Date(now + 7 * DAY_MS);
-    tokens.push({
-      _id: sha256(randomBytes(32).toString("base64url")),
-      node,
-      sessionId,
-      userId: sessionId,
-      createdAt: new Date(now),
-      expiresAt,
-    });
-    rotations.push({
-      _id: node,
-      child: randomBytes(16).toString("base64url"),
-      sessionId,
-      at: new Date(now),
-      expiresAt,
-    });
+    rotations.push(rotationOf(randomBytes(16).toString("base64url"), sessionId, now));
   }
-  await Promise.all([
-    models.refreshTokens.insertMany(tokens as never[], SEED_OPTIONS),
-    models.rotations.insertMany(rotations as never[], SEED_OPTIONS),
-  ]);
+  await models.rotations.insertMany(rotations as never[], SEED_OPTIONS);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,8 +645,8 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
       result.sizes.push(row);
     }
 
-    // Refresh after many rotations: the token and rotation collections grow by one document
-    // each per refresh until the retention sweep removes them.
+    // Refresh after many rotations: the rotation collection grows by one document per refresh
+    // until the retention sweep removes them.
     const sessionIds = (
       await models.sessions
         .find({}, { projection: { _id: 1 } })
@@ -656,7 +654,7 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
         .toArray()
     ).map((s) => s._id);
     const rate = result.seedDocsPerSecond || 5_000;
-    const fits = Math.floor(((remaining() - 45_000) / 1000) * rate * 0.9) / 2;
+    const fits = Math.floor(((remaining() - 45_000) / 1000) * rate * 0.9);
     const count = Math.max(0, Math.min(ROTATIONS, Math.floor(fits / 10_000) * 10_000));
     if (count === 0) {
       result.rotations = {
@@ -681,7 +679,7 @@ async function runBackend(backend: Backend): Promise<BackendResult> {
         refresh,
         skippedReason:
           count < ROTATIONS
-            ? `seeding ${ROTATIONS.toLocaleString("en")} rotations (${(2 * ROTATIONS).toLocaleString("en")} documents) would not fit the budget at ${rate} documents/s`
+            ? `seeding ${ROTATIONS.toLocaleString("en")} rotations (a document each) would not fit the budget at ${rate} documents/s`
             : undefined,
       };
       log(`${backend} after ${count} rotations: refresh ${JSON.stringify(refresh)}`);
@@ -729,9 +727,10 @@ function markdown(results: BackendResult[], seconds: number): string {
       `${SAMPLES.refresh} samples p99 is close to the slowest). Ratio: p50 at this size over p50 at ` +
       `1,000 accounts; target ≤ ${TARGET_RATIO}×.`,
     "",
-    "Each seeded account was signed up, signed in once and refreshed once (11 documents: the " +
-      "account, its username and email claims, its session list, a session and its activity, a " +
-      "refresh token, its last signin, and their versions).",
+    "Each seeded account was signed up, signed in once and refreshed once (12 documents: the " +
+      "account, its username and email claims, its session list, a session and its activity, " +
+      "the signin's refresh token, the rotation that spent it, its last signin, and their " +
+      "versions).",
     "",
   ];
   for (const result of results) {
