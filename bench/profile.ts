@@ -14,13 +14,14 @@ import {
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
 /**
- * `node dist/bench/bench/profile.js <publicContent|userContent|refresh|signin|bareApollo> [seconds]
- * [--node-flag ...] [VAR=value ...]`: one server process as the bench runs it (production
- * settings), given node flags and settings, loaded with one scenario (`bareApollo`: the bench's
- * bare Apollo Server reference, loaded like publicContent, to hold our profile against); prints its throughput, CPU per request and
- * peak RSS. With `--cpu-prof` among the flags it also prints the functions with the most self
- * time and the share of each package. What README's Performance section quotes for a missed
- * target comes from here.
+ * `node dist/bench/bench/profile.js <publicContent|userContent|refresh|signin|bareApollo>
+ * [seconds] [--node-flag ...] [VAR=value ...]`: one server process as the bench runs it
+ * (production settings), given node flags and settings, loaded with one scenario (`signin`: a
+ * storm over 40 accounts; `bareApollo`: the bench's bare Apollo Server reference, loaded like
+ * publicContent, to hold our profile against). Prints its throughput, CPU per request, peak
+ * RSS and each thread's share of a core. With `--cpu-prof` among the flags it also prints the
+ * functions with the most self time and the share of each package. What README's Performance
+ * section quotes for a missed target comes from here.
  */
 
 const CONNECTIONS = 20;

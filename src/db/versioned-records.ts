@@ -18,8 +18,9 @@ import { isDatabaseUnavailableError } from "./mongo-errors";
  * lookups: the head, and a probe that version n+1 does not exist yet; a write is three (the
  * head, the insert, the new head), since its insert is the probe. A head that lags (its
  * writer crashed between the two writes, or an older head write landed late) costs extra
- * probes, or a failed insert and a round, only; the reader that notices brings it up to date. Versions are never rewritten;
- * old ones are deleted by the retention sweep once the head has moved past them.
+ * probes, or a failed insert and a round, only; the reader that notices brings it up to date.
+ * Versions are never rewritten; old ones are deleted by the retention sweep once the head has
+ * moved past them.
  */
 
 export type Change<S, R> = { readonly next: S; readonly result: R } | { readonly result: R };
