@@ -73,18 +73,32 @@ export async function postGraphql(
   return (await response.json()) as { data?: Record<string, Record<string, string> | null> };
 }
 
+const SIGNIN_MUTATION =
+  "mutation($i: SigninInput!) { signin(input: $i) { accessToken refreshToken } }";
+
+/** The password newSession gives the account `name`. */
+function passwordOf(name: string): string {
+  return `pw-${name}-profile`;
+}
+
+/** The JSON body of a signin of an account made by newSession. */
+export function signinBody(name: string): string {
+  return JSON.stringify({
+    query: SIGNIN_MUTATION,
+    variables: { i: { username: name, password: passwordOf(name) } },
+  });
+}
+
 /** Signs a new account up and in: the first session's pair of tokens. */
 export async function newSession(
   url: string,
   name: string,
 ): Promise<{ accessToken: string; refreshToken: string }> {
-  const input = { username: name, email: `${name}@example.com`, password: `pw-${name}-profile` };
+  const input = { username: name, email: `${name}@example.com`, password: passwordOf(name) };
   await postGraphql(url, "mutation($i: SignupInput!) { signup(input: $i) { id } }", { i: input });
-  const answer = await postGraphql(
-    url,
-    "mutation($i: SigninInput!) { signin(input: $i) { accessToken refreshToken } }",
-    { i: { username: input.username, password: input.password } },
-  );
+  const answer = await postGraphql(url, SIGNIN_MUTATION, {
+    i: { username: input.username, password: input.password },
+  });
   const pair = answer.data?.signin;
   if (!pair?.accessToken || !pair.refreshToken) {
     throw new Error(`signin of ${name} failed: ${JSON.stringify(answer)}`);

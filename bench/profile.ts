@@ -10,6 +10,7 @@ import {
   productionSpec,
   ROOT,
   SERVER_NODE_FLAGS,
+  signinBody,
 } from "./one-server";
 import type { FromServer, ServerSpec, ToServer } from "./protocol";
 
@@ -215,17 +216,10 @@ async function main(): Promise<void> {
         headers: { "content-type": "application/json" },
         requests: [
           {
-            setupRequest: (request) => {
-              const name = accounts[next++ % accounts.length]!;
-              return {
-                ...request,
-                body: JSON.stringify({
-                  query:
-                    "mutation($i: SigninInput!) { signin(input: $i) { accessToken refreshToken } }",
-                  variables: { i: { username: name, password: `pw-${name}-profile` } },
-                }),
-              };
-            },
+            setupRequest: (request) => ({
+              ...request,
+              body: signinBody(accounts[next++ % accounts.length]!),
+            }),
             onResponse: (status, body) => {
               if (status !== 200 || !body.includes('"accessToken"')) failed += 1;
             },

@@ -34,8 +34,8 @@ export interface Rotation extends IssuedRefreshToken {
   readonly grace: boolean;
 }
 
-/** What a presented token stands for: its place in its session's chain, and until when. */
-export interface PresentedToken {
+/** What we keep about a token: its place in its session's chain, and until when. */
+export interface StoredToken {
   readonly node: string;
   readonly sessionId: Types.ObjectId;
   readonly expiresAt: Date;
@@ -79,7 +79,7 @@ export class RefreshTokens {
   }
 
   /** What a presented token stands for, without spending it; null for no token of ours. */
-  async find(token: string): Promise<PresentedToken | null> {
+  async find(token: string): Promise<StoredToken | null> {
     if (token.length === 0 || token.length > MAX_REFRESH_TOKEN_LENGTH) return null;
     const dot = token.indexOf(".");
     if (dot < 0) return refreshTokenCollection.findOne({ _id: hashRefreshToken(token) });
